@@ -1,0 +1,76 @@
+"""`pylife info ADDR`: type, refcount, size, GC state and a safe preview of one object."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cpython.gc import PERMANENT_GENERATION, gc_info
+from ..cpython.objects import Budget
+from ..cpython.preview import preview
+from ..errors import PylifeError
+from ..report import Report
+from ..session import Session
+from .common import resolve_address
+
+HELP = "show type, refcount, size, GC state and value of the object at ADDR (an address or expression)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", nargs="+", metavar="ADDR", help="address or debugger expression (op, $rdi, ...)")
+    parser.add_argument("--depth", type=int, default=3, help="nesting depth of the preview (default 3)")
+    parser.add_argument("--items", type=int, default=10, help="items shown per container (default 10)")
+    parser.add_argument("--chars", type=int, default=80, help="characters shown per string (default 80)")
+
+
+def run(session: Session, args: argparse.Namespace) -> Report:
+    address = resolve_address(session.target, args.address)
+    mem = session.memory()
+    runtime = session.runtime(mem)
+    objects = session.objects(mem)
+    tp = objects.type_of(address)
+    refcnt, immortal = objects.refcount(address)
+    notes: list[str] = []
+    try:
+        size: int | None = objects.size(address, tp)
+    except PylifeError as exc:
+        size = None
+        notes.append(f"size unknown: {exc}")
+    is_gc = objects.is_gc(address, tp)
+    try:
+        gc = gc_info(mem, runtime, address, is_gc)
+        if gc.note and is_gc:
+            notes.append(gc.note)
+        if gc.collecting:
+            notes.append("a GC collection is in progress: generation lists are in flux")
+        gc_data = {"tracked": gc.tracked, "generation": gc.generation}
+    except PylifeError as exc:
+        gc_data = {"tracked": None, "generation": None}
+        notes.append(f"GC state unreadable: {exc}")
+    if refcnt <= 0:
+        notes.append(f"refcount {refcnt} is not positive: the object may be freed or being deallocated")
+    if tp.kind == "list":
+        try:
+            count = objects.var_size(address)
+            allocated = objects.mem.i64(address + runtime.layout["PyListObject.allocated"])
+            if count < 0 or count > allocated:
+                notes.append(f"list ob_size {count} exceeds allocated {allocated}: corrupt")
+        except PylifeError:
+            pass
+    budget = Budget(depth=max(0, args.depth), items=max(0, args.items), chars=max(0, args.chars))
+    data = {
+        "address": address,
+        "type": tp.qualified,
+        "type_address": tp.address,
+        "refcnt": refcnt,
+        "immortal": immortal,
+        "size": size,
+        "gc": gc_data,
+        "preview": preview(objects, address, budget),
+        "notes": notes,
+    }
+    report = Report("info", data, warnings=list(runtime.layout.warnings))
+    if immortal:
+        report.data["notes"].append("immortal: CPython never changes this refcount (PEP 683)")
+    if gc_data["generation"] == PERMANENT_GENERATION:
+        report.data["notes"].append("in the permanent generation (gc.freeze)")
+    return report

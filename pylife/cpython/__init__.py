@@ -1,0 +1,1 @@
+"""What CPython memory means: layouts per version, objects, GC, threads."""

@@ -1,0 +1,131 @@
+"""A CPython layout: struct offsets (data) plus the few semantics that differ by version.
+
+Offsets come from ``layouts_generated.TABLES`` (DWARF of the installed builds),
+overridden by ``_Py_DebugOffsets`` when the target carries them (3.13+).
+Semantics are small named predicates, each citing the header it follows, so
+model code never compares version numbers itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import Unsupported
+from .layouts_generated import TABLES
+
+# Include/object.h tp_flags bits (cpython-internals.md §3.2).
+TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
+TPFLAGS_MANAGED_WEAKREF = 1 << 3  # 3.12+
+TPFLAGS_HEAPTYPE = 1 << 9
+TPFLAGS_READY = 1 << 12
+TPFLAGS_HAVE_GC = 1 << 14
+TPFLAGS_LONG_SUBCLASS = 1 << 24
+TPFLAGS_TYPE_SUBCLASS = 1 << 31
+
+
+@dataclass(frozen=True)
+class PythonVersion:
+    major: int
+    minor: int
+    micro: int | None  # None when it could not be read (3.8-3.10 without sys.version)
+    releaselevel: str = "final"
+    serial: int = 0
+    debug: bool = False
+    free_threaded: bool = False
+
+    @property
+    def minor_key(self) -> tuple[int, int]:
+        return (self.major, self.minor)
+
+    def __str__(self) -> str:
+        micro = "?" if self.micro is None else str(self.micro)
+        suffix = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(self.releaselevel, "")
+        extra = f"{suffix}{self.serial}" if suffix else ""
+        return f"{self.major}.{self.minor}.{micro}{extra}"
+
+    @classmethod
+    def from_hex(cls, value: int, debug: bool = False, free_threaded: bool = False) -> PythonVersion:
+        """Decode PY_VERSION_HEX (Include/patchlevel.h)."""
+        level = {0xA: "alpha", 0xB: "beta", 0xC: "candidate", 0xF: "final"}.get((value >> 4) & 0xF, "final")
+        return cls((value >> 24) & 0xFF, (value >> 16) & 0xFF, (value >> 8) & 0xFF, level, value & 0xF,
+                   debug, free_threaded)
+
+
+@dataclass
+class Layout:
+    version: PythonVersion
+    offsets: dict[str, int]
+    source: str
+    warnings: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> int:
+        try:
+            return self.offsets[name]
+        except KeyError:
+            raise Unsupported(f"{name} is not known for CPython {self.version}") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.offsets
+
+    # ---- version semantics -------------------------------------------------
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.version.minor_key
+
+    def has_immortal_objects(self) -> bool:
+        """PEP 683: immortal refcounts exist from 3.12 (Include/object.h)."""
+        return self.key >= (3, 12)
+
+    def is_immortal(self, ob_refcnt: int) -> bool:
+        """3.12/3.13 Include/object.h _Py_IsImmortal: (int32_t)ob_refcnt < 0.
+
+        3.14 uses the same test on the 32-bit ob_refcnt (refcount.h).
+        """
+        if not self.has_immortal_objects():
+            return False
+        return bool(ob_refcnt & 0x80000000)
+
+    def int_uses_lv_tag(self) -> bool:
+        """3.12+ Include/cpython/longintrepr.h: long_value.lv_tag replaces ob_size."""
+        return self.has("PyLongObject.lv_tag")
+
+    def str_has_ready_bit(self) -> bool:
+        """<=3.11 PyASCIIObject.state has `ready` at bit 7 (removed by PEP 623 in 3.12)."""
+        return self.key <= (3, 11)
+
+    def dict_keys_log2(self) -> bool:
+        """3.11+ pycore_dict.h: dk_log2_size/dk_kind replace dk_size/dk_lookup."""
+        return self.has("PyDictKeysObject.dk_log2_size")
+
+    def preheader_size(self, type_flags: int, is_gc: bool) -> int:
+        """Bytes allocated before the object (pycore_object.h _PyType_PreHeaderSize).
+
+        3.11: GC head + 2 words when MANAGED_DICT; 3.12+: + 2 words when
+        MANAGED_DICT or MANAGED_WEAKREF (Py_TPFLAGS_PREHEADER).
+        """
+        size = self.offsets.get("PyGC_Head.size", 16) if is_gc else 0
+        if self.key >= (3, 12):
+            managed = TPFLAGS_MANAGED_DICT | TPFLAGS_MANAGED_WEAKREF
+        elif self.key >= (3, 11):
+            managed = TPFLAGS_MANAGED_DICT
+        else:
+            managed = 0
+        if type_flags & managed:
+            size += 16
+        return size
+
+    def gc_state_in_runtime(self) -> bool:
+        """3.8 keeps GC state in _PyRuntime.gc; 3.9+ per interpreter (pycore_interp.h)."""
+        return self.has("_PyRuntimeState.gc")
+
+
+def table_for(version: PythonVersion) -> tuple[dict[str, int], str]:
+    """The generated offsets for a version, or Unsupported."""
+    if version.free_threaded:
+        raise Unsupported(f"CPython {version} free-threaded builds are not supported yet")
+    table = TABLES.get(version.minor_key)
+    if table is None:
+        known = ", ".join(f"{a}.{b}" for a, b in sorted(TABLES))
+        raise Unsupported(f"no layout for CPython {version.major}.{version.minor} (known: {known})")
+    return dict(table), f"generated table for {version.major}.{version.minor} (DWARF of a release build)"

@@ -1,0 +1,1 @@
+"""Debugger adapters: translate gdb/lldb <-> the Target protocol and the pylife CLI."""

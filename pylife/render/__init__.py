@@ -1,0 +1,1 @@
+"""Renderers: report model -> text (tabulate, colour) or JSON."""

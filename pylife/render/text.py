@@ -1,0 +1,79 @@
+"""Plain-text rendering of reports, with tabulate when it is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..report import Report
+
+try:  # runtime dependency; degrade to a simple aligned layout without it
+    from tabulate import tabulate as _tabulate
+except ImportError:  # pragma: no cover - exercised when the venv is missing
+    _tabulate = None
+
+_CONTROL = {i: f"\\x{i:02x}" for i in list(range(0x20)) + [0x7F]}
+
+
+def escape(text: str) -> str:
+    """Make target-controlled text safe for a terminal (no control characters)."""
+    return text.translate(_CONTROL)
+
+
+def key_value_table(rows: list[tuple[str, str]]) -> str:
+    rows = [(key, escape(value)) for key, value in rows]
+    if _tabulate is not None:
+        return str(_tabulate(rows, tablefmt="plain"))
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"\x1b[1m{text}\x1b[0m" if color else text
+
+
+def _info(data: dict[str, Any], color: bool) -> str:
+    gc = data["gc"]
+    if gc["tracked"] is None:
+        gc_text = "unknown"
+    elif not gc["tracked"]:
+        gc_text = "not tracked"
+    elif gc["generation"] is None:
+        gc_text = "tracked, generation unknown"
+    elif gc["generation"] == 3:
+        gc_text = "tracked, permanent generation"
+    else:
+        gc_text = f"tracked, generation {gc['generation']}"
+    refcnt = f"{data['refcnt']}" + (" (immortal)" if data["immortal"] else "")
+    rows = [
+        ("type", f"{data['type']} ({data['type_address']:#x})"),
+        ("refcount", refcnt),
+        ("size", "unknown" if data["size"] is None else f"{data['size']} bytes"),
+        ("gc", gc_text),
+        ("value", data["preview"]),
+    ]
+    rows += [("note", note) for note in data["notes"]]
+    head = _bold(f"PyObject at {data['address']:#x}", color)
+    return head + "\n" + key_value_table(rows)
+
+
+def _version(data: dict[str, Any], color: bool) -> str:
+    rows = [
+        ("CPython", f"{data['version']} ({data['build']} build, {data['threading']})"),
+        ("libpython", data["libpython"] or "linked into the executable"),
+        ("executable", data["executable"] or "unknown"),
+        ("_PyRuntime", f"{data['runtime_address']:#x}"),
+        ("layout", data["layout_source"]),
+        ("target", f"{data['target']} ({data['debugger']})"),
+        ("pylife", data["pylife"]),
+    ]
+    return _bold("pylife version", color) + "\n" + key_value_table(rows)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {"info": _info, "version": _version}
+
+
+def render(report: Report, color: bool = False) -> str:
+    body = RENDERERS[report.command](report.data, color)
+    warnings = "".join(f"warning: {escape(w)}\n" for w in report.warnings)
+    return warnings + body + "\n"

@@ -1,0 +1,168 @@
+"""The Target protocol: the only way the core reaches the debugged program.
+
+Adapters (``pylife.dbg.gdb``, ``pylife.dbg.lldb``) implement it; unit tests use
+``tests.unit.fakes.FakeTarget``. Everything here is plain data: adapters copy
+what they need out of debugger handles, which die at the next resume.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import UnreadableMemory
+
+
+class TargetKind(enum.Enum):
+    LIVE = "live"
+    CORE = "core"
+
+
+@dataclass(frozen=True)
+class Module:
+    """A loaded image (executable or shared library)."""
+
+    path: str
+    base: int  # load bias; 0 when unknown
+
+
+@dataclass(frozen=True)
+class NativeFrame:
+    pc: int
+    function: str | None
+    file: str | None = None
+    line: int | None = None
+    module: str | None = None
+    sp: int | None = None
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    tid: int  # OS thread id (LWP)
+    name: str | None
+    fs_base: int | None  # pthread_self() on x86-64 Linux, matches tstate->thread_id
+
+
+class Target(Protocol):
+    kind: TargetKind
+    debugger: str  # "gdb" or "lldb"
+
+    def read(self, address: int, size: int) -> bytes:
+        """Return exactly ``size`` bytes or raise UnreadableMemory."""
+        ...
+
+    def symbol_address(self, name: str) -> int | None:
+        """Address of a data or code symbol (dynamic or static), or None."""
+        ...
+
+    def modules(self) -> Sequence[Module]: ...
+
+    def threads(self) -> Sequence[ThreadInfo]: ...
+
+    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]: ...
+
+    def evaluate_address(self, expression: str) -> int:
+        """Evaluate a debugger expression to an address; UserError if it fails."""
+        ...
+
+
+class Memory:
+    """Typed little-endian reads over a Target, with a small page cache.
+
+    Target memory is hostile: every read may raise UnreadableMemory. The cache
+    is only valid while the target is stopped; sessions make a new Memory per
+    command (or per stop).
+    """
+
+    PAGE = 4096
+    MAX_CACHED_PAGES = 4096
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._pages: dict[int, bytes | None] = {}
+
+    def _page(self, base: int) -> bytes | None:
+        if base in self._pages:
+            return self._pages[base]
+        try:
+            data: bytes | None = self.target.read(base, self.PAGE)
+        except UnreadableMemory:
+            data = None
+        if len(self._pages) >= self.MAX_CACHED_PAGES:
+            self._pages.clear()
+        self._pages[base] = data
+        return data
+
+    def read(self, address: int, size: int) -> bytes:
+        if size < 0 or address < 0 or address + size > 1 << 64:
+            raise UnreadableMemory(address & ((1 << 64) - 1), max(size, 0), "bad range")
+        if size == 0:
+            return b""
+        first = address - address % self.PAGE
+        last = (address + size - 1) - (address + size - 1) % self.PAGE
+        if last - first > 64 * self.PAGE:
+            # Large reads bypass the cache.
+            return self.target.read(address, size)
+        chunks = []
+        for base in range(first, last + 1, self.PAGE):
+            page = self._page(base)
+            if page is None:
+                # The page as a whole is unreadable (e.g. it straddles the end of
+                # a mapping); ask for exactly the bytes wanted.
+                return self.target.read(address, size)
+            chunks.append(page)
+        blob = b"".join(chunks)
+        start = address - first
+        return blob[start : start + size]
+
+    def u8(self, address: int) -> int:
+        return self.read(address, 1)[0]
+
+    def u16(self, address: int) -> int:
+        return int(struct.unpack("<H", self.read(address, 2))[0])
+
+    def u32(self, address: int) -> int:
+        return int(struct.unpack("<I", self.read(address, 4))[0])
+
+    def i32(self, address: int) -> int:
+        return int(struct.unpack("<i", self.read(address, 4))[0])
+
+    def u64(self, address: int) -> int:
+        return int(struct.unpack("<Q", self.read(address, 8))[0])
+
+    def i64(self, address: int) -> int:
+        return int(struct.unpack("<q", self.read(address, 8))[0])
+
+    def ptr(self, address: int) -> int:
+        return self.u64(address)
+
+    def f64(self, address: int) -> float:
+        return float(struct.unpack("<d", self.read(address, 8))[0])
+
+    def cstring(self, address: int, limit: int = 256) -> bytes:
+        """Read a NUL-terminated string of at most ``limit`` bytes.
+
+        Returns the bytes without the NUL; raises UnreadableMemory when the first
+        byte cannot be read. A string with no NUL within ``limit`` is returned
+        truncated to ``limit`` bytes (callers decide whether that is plausible).
+        """
+        out = bytearray()
+        pos = address
+        while len(out) < limit:
+            step = min(64, limit - len(out), self.PAGE - pos % self.PAGE)
+            try:
+                chunk = self.read(pos, step)
+            except UnreadableMemory:
+                if not out:
+                    raise
+                break
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                return bytes(out)
+            out += chunk
+            pos += step
+        return bytes(out)

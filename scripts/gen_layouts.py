@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Generate pylife/cpython/layouts_generated.py from the DWARF of installed CPythons.
+
+Usage:
+    python scripts/gen_layouts.py                 # regenerate the table file
+    python scripts/gen_layouts.py --check         # compare the table with live DWARF
+    python scripts/gen_layouts.py --print 3.12.1  # dump one interpreter's offsets
+
+Each logical field has candidate C expressions (names changed across
+versions); gdb evaluates them against libpythonX.Y.so with no process. The
+first candidate that evaluates wins; a field with no candidate that works is
+absent from that version's table (the core treats it as "not in this
+version"). When run *inside* gdb (``gdb -batch -x gen_layouts.py``) this file
+computes offsets; otherwise it drives gdb once per interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pprint
+import subprocess
+import sys
+from pathlib import Path
+
+# (field name, candidate expressions). `off(T, path)` is offsetof, `size(T)` sizeof.
+FIELDS: list[tuple[str, list[str]]] = [
+    # --- object header (Include/object.h) ---
+    ("PyObject.size", ["size(PyObject)"]),
+    ("PyObject.ob_refcnt", ["off(PyObject, ob_refcnt)"]),
+    ("PyObject.ob_type", ["off(PyObject, ob_type)"]),
+    ("PyVarObject.ob_size", ["off(PyVarObject, ob_size)"]),
+    ("PyGC_Head.size", ["size(PyGC_Head)"]),
+    # --- type objects (Include/cpython/object.h) ---
+    ("PyTypeObject.size", ["size(PyTypeObject)"]),
+    ("PyTypeObject.tp_name", ["off(PyTypeObject, tp_name)"]),
+    ("PyTypeObject.tp_basicsize", ["off(PyTypeObject, tp_basicsize)"]),
+    ("PyTypeObject.tp_itemsize", ["off(PyTypeObject, tp_itemsize)"]),
+    ("PyTypeObject.tp_dealloc", ["off(PyTypeObject, tp_dealloc)"]),
+    ("PyTypeObject.tp_flags", ["off(PyTypeObject, tp_flags)"]),
+    ("PyTypeObject.tp_base", ["off(PyTypeObject, tp_base)"]),
+    ("PyTypeObject.tp_dict", ["off(PyTypeObject, tp_dict)"]),
+    ("PyTypeObject.tp_mro", ["off(PyTypeObject, tp_mro)"]),
+    ("PyTypeObject.tp_is_gc", ["off(PyTypeObject, tp_is_gc)"]),
+    ("PyHeapTypeObject.ht_name", ["off(PyHeapTypeObject, ht_name)"]),
+    ("PyHeapTypeObject.ht_qualname", ["off(PyHeapTypeObject, ht_qualname)"]),
+    ("PyHeapTypeObject.ht_module", ["off(PyHeapTypeObject, ht_module)"]),
+    # --- str (Include/cpython/unicodeobject.h) ---
+    ("PyASCIIObject.size", ["size(PyASCIIObject)"]),
+    ("PyASCIIObject.length", ["off(PyASCIIObject, length)"]),
+    ("PyASCIIObject.state", ["off(PyASCIIObject, state)"]),
+    ("PyCompactUnicodeObject.size", ["size(PyCompactUnicodeObject)"]),
+    ("PyUnicodeObject.data", ["off(PyUnicodeObject, data)"]),
+    # --- int, float, bytes, tuple, list, set ---
+    ("PyLongObject.ob_digit", ["off(PyLongObject, long_value.ob_digit)", "off(PyLongObject, ob_digit)"]),
+    ("PyLongObject.lv_tag", ["off(PyLongObject, long_value.lv_tag)"]),
+    ("PyFloatObject.ob_fval", ["off(PyFloatObject, ob_fval)"]),
+    ("PyBytesObject.ob_sval", ["off(PyBytesObject, ob_sval)"]),
+    ("PyTupleObject.ob_item", ["off(PyTupleObject, ob_item)"]),
+    ("PyListObject.ob_item", ["off(PyListObject, ob_item)"]),
+    ("PyListObject.allocated", ["off(PyListObject, allocated)"]),
+    ("PySetObject.fill", ["off(PySetObject, fill)"]),
+    ("PySetObject.used", ["off(PySetObject, used)"]),
+    ("PySetObject.mask", ["off(PySetObject, mask)"]),
+    ("PySetObject.table", ["off(PySetObject, table)"]),
+    ("setentry.size", ["size(setentry)"]),
+    ("setentry.key", ["off(setentry, key)"]),
+    # --- dict (Include/internal/pycore_dict.h, Objects/dict-common.h) ---
+    ("PyDictObject.ma_used", ["off(PyDictObject, ma_used)"]),
+    ("PyDictObject.ma_keys", ["off(PyDictObject, ma_keys)"]),
+    ("PyDictObject.ma_values", ["off(PyDictObject, ma_values)"]),
+    ("PyDictKeysObject.dk_size", ["off(PyDictKeysObject, dk_size)"]),
+    ("PyDictKeysObject.dk_log2_size", ["off(PyDictKeysObject, dk_log2_size)"]),
+    ("PyDictKeysObject.dk_log2_index_bytes", ["off(PyDictKeysObject, dk_log2_index_bytes)"]),
+    ("PyDictKeysObject.dk_kind", ["off(PyDictKeysObject, dk_kind)"]),
+    ("PyDictKeysObject.dk_nentries", ["off(PyDictKeysObject, dk_nentries)"]),
+    ("PyDictKeysObject.dk_indices", ["off(PyDictKeysObject, dk_indices)"]),
+    ("PyDictKeyEntry.size", ["size(PyDictKeyEntry)"]),
+    ("PyDictUnicodeEntry.size", ["size(PyDictUnicodeEntry)"]),
+    ("PyDictValues.values", ["off(PyDictValues, values)"]),
+    # --- functions, code, modules ---
+    ("PyFunctionObject.func_code", ["off(PyFunctionObject, func_code)"]),
+    ("PyFunctionObject.func_name", ["off(PyFunctionObject, func_name)"]),
+    ("PyFunctionObject.func_qualname", ["off(PyFunctionObject, func_qualname)"]),
+    ("PyFunctionObject.func_module", ["off(PyFunctionObject, func_module)"]),
+    ("PyCodeObject.co_flags", ["off(PyCodeObject, co_flags)"]),
+    ("PyCodeObject.co_firstlineno", ["off(PyCodeObject, co_firstlineno)"]),
+    ("PyCodeObject.co_filename", ["off(PyCodeObject, co_filename)"]),
+    ("PyCodeObject.co_name", ["off(PyCodeObject, co_name)"]),
+    ("PyCodeObject.co_qualname", ["off(PyCodeObject, co_qualname)"]),
+    ("PyCodeObject.co_lnotab", ["off(PyCodeObject, co_lnotab)"]),
+    ("PyCodeObject.co_linetable", ["off(PyCodeObject, co_linetable)"]),
+    ("PyCodeObject.co_code", ["off(PyCodeObject, co_code)"]),
+    ("PyCodeObject.co_code_adaptive", ["off(PyCodeObject, co_code_adaptive)"]),
+    ("PyCodeObject._co_firsttraceable", ["off(PyCodeObject, _co_firsttraceable)"]),
+    ("PyModuleObject.md_dict", ["off(PyModuleObject, md_dict)"]),
+    # --- runtime, interpreters, threads (Include/internal/pycore_runtime.h, pycore_interp.h) ---
+    ("_PyRuntimeState.interpreters_head", ["off(_PyRuntimeState, interpreters.head)"]),
+    ("_PyRuntimeState.gc", ["off(_PyRuntimeState, gc)"]),
+    ("_PyRuntimeState.tstate_current", ["off(_PyRuntimeState, gilstate.tstate_current)"]),
+    ("PyInterpreterState.next", ["off(PyInterpreterState, next)"]),
+    ("PyInterpreterState.id", ["off(PyInterpreterState, id)"]),
+    ("PyInterpreterState.threads_head", ["off(PyInterpreterState, threads.head)", "off(PyInterpreterState, tstate_head)"]),
+    ("PyInterpreterState.sysdict", ["off(PyInterpreterState, sysdict)"]),
+    ("PyInterpreterState.modules", ["off(PyInterpreterState, imports.modules)", "off(PyInterpreterState, modules)"]),
+    ("PyInterpreterState.gc", ["off(PyInterpreterState, gc)"]),
+    ("PyInterpreterState.ceval_gil", ["off(PyInterpreterState, ceval.gil)"]),
+    ("_gil_runtime_state.last_holder", ["off(struct _gil_runtime_state, last_holder)"]),
+    ("_gil_runtime_state.locked", ["off(struct _gil_runtime_state, locked)"]),
+    ("PyThreadState.next", ["off(PyThreadState, next)"]),
+    ("PyThreadState.interp", ["off(PyThreadState, interp)"]),
+    ("PyThreadState.frame", ["off(PyThreadState, frame)"]),
+    ("PyThreadState.cframe", ["off(PyThreadState, cframe)"]),
+    ("PyThreadState.current_frame", ["off(PyThreadState, current_frame)"]),
+    ("PyThreadState.thread_id", ["off(PyThreadState, thread_id)"]),
+    ("PyThreadState.native_thread_id", ["off(PyThreadState, native_thread_id)"]),
+    # --- GC state (Include/internal/pycore_gc.h) ---
+    ("_gc_runtime_state.generations", ["off(struct _gc_runtime_state, generations)"]),
+    ("_gc_runtime_state.permanent_generation", ["off(struct _gc_runtime_state, permanent_generation)"]),
+    ("_gc_runtime_state.collecting", ["off(struct _gc_runtime_state, collecting)"]),
+    ("gc_generation.size", ["size(struct gc_generation)"]),
+    ("gc_generation.head", ["off(struct gc_generation, head)"]),
+    # --- frames (Include/cpython/frameobject.h; Include/internal/pycore_frame.h) ---
+    ("PyFrameObject.f_back", ["off(PyFrameObject, f_back)"]),
+    ("PyFrameObject.f_code", ["off(PyFrameObject, f_code)"]),
+    ("PyFrameObject.f_lasti", ["off(PyFrameObject, f_lasti)"]),
+    ("PyFrameObject.f_frame", ["off(PyFrameObject, f_frame)"]),
+    ("_PyCFrame.current_frame", ["off(_PyCFrame, current_frame)"]),
+    ("_PyCFrame.previous", ["off(_PyCFrame, previous)"]),
+    ("_PyInterpreterFrame.size", ["size(_PyInterpreterFrame)"]),
+    ("_PyInterpreterFrame.code", ["off(_PyInterpreterFrame, f_executable)", "off(_PyInterpreterFrame, f_code)"]),
+    ("_PyInterpreterFrame.previous", ["off(_PyInterpreterFrame, previous)"]),
+    ("_PyInterpreterFrame.instr", ["off(_PyInterpreterFrame, instr_ptr)", "off(_PyInterpreterFrame, prev_instr)"]),
+    ("_PyInterpreterFrame.is_entry", ["off(_PyInterpreterFrame, is_entry)"]),
+    ("_PyInterpreterFrame.owner", ["off(_PyInterpreterFrame, owner)"]),
+    ("PyGenObject.gi_frame", ["off(PyGenObject, gi_frame)"]),
+    ("PyGenObject.gi_iframe", ["off(PyGenObject, gi_iframe)"]),
+]
+
+
+def _compute_in_gdb() -> None:
+    import gdb  # noqa: PLC0415  (only inside gdb)
+
+    def evaluate(expr: str) -> int:
+        if expr.startswith("size(") and expr.endswith(")"):
+            c_expr = f"sizeof({expr[5:-1]})"
+        elif expr.startswith("off(") and expr.endswith(")"):
+            type_name, _, path = expr[4:-1].partition(",")
+            c_expr = f"(long)&(({type_name.strip()}*)0)->{path.strip()}"
+        else:
+            c_expr = expr
+        return int(gdb.parse_and_eval(c_expr))
+
+    result: dict[str, int] = {}
+    for name, candidates in FIELDS:
+        for candidate in candidates:
+            try:
+                result[name] = evaluate(candidate)
+                break
+            except gdb.error:
+                continue
+    with open(os.environ["PYLIFE_GEN_OUT"], "w") as out:
+        json.dump(result, out)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "pylife" / "cpython" / "layouts_generated.py"
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def installed_interpreters() -> dict[str, Path]:
+    """Map "3.X" -> libpython of the newest installed pyenv 3.X.Y."""
+    try:
+        root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        root = Path.home() / ".pyenv"
+    found: dict[str, Path] = {}
+    for minor in VERSIONS:
+        candidates = sorted((root / "versions").glob(f"{minor}.*"), key=lambda p: [int(x) for x in p.name.split(".") if x.isdigit()])
+        for version_dir in reversed(candidates):
+            lib = version_dir / "lib" / f"libpython{minor}.so.1.0"
+            if lib.exists():
+                found[minor] = lib
+                break
+    return found
+
+
+def dwarf_offsets(libpython: Path) -> dict[str, int]:
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"pylife-gen-{os.getpid()}-{libpython.parent.parent.name}.json"
+    env = dict(os.environ, PYLIFE_GEN_OUT=str(out))
+    subprocess.run(["gdb", "-batch", "-nx", "-x", str(Path(__file__).resolve()), str(libpython)],
+                   env=env, check=True, capture_output=True)
+    try:
+        return dict(json.loads(out.read_text()))
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    libs = installed_interpreters()
+    if "--print" in argv:
+        minor = ".".join(argv[argv.index("--print") + 1].split(".")[:2])
+        pprint.pprint(dwarf_offsets(libs[minor]))
+        return 0
+    tables = {minor: dwarf_offsets(lib) for minor, lib in libs.items()}
+    if "--check" in argv:
+        sys.path.insert(0, str(ROOT))
+        from pylife.cpython.layouts_generated import TABLES
+
+        bad = 0
+        for minor, offsets in tables.items():
+            key = tuple(int(x) for x in minor.split("."))
+            if TABLES.get(key) != offsets:
+                bad += 1
+                print(f"{minor}: table differs from DWARF of {libs[minor]}")
+        print(f"checked {sorted(tables)}: {'OK' if not bad else f'{bad} mismatches'}")
+        return 1 if bad else 0
+    lines = [
+        '"""Offsets of CPython structures, generated by scripts/gen_layouts.py. Do not edit.',
+        "",
+        "Source: DWARF of the installed release (GIL, non-debug) builds:",
+        *[f"    {minor}: {lib}" for minor, lib in sorted(libs.items(), key=lambda kv: [int(x) for x in kv[0].split('.')])],
+        '"""',
+        "",
+        "TABLES: dict[tuple[int, int], dict[str, int]] = {",
+    ]
+    for minor in VERSIONS:
+        if minor not in tables:
+            continue
+        key = tuple(int(x) for x in minor.split("."))
+        lines.append(f"    {key!r}: {{")
+        for name, _ in FIELDS:
+            if name in tables[minor]:
+                lines.append(f"        {name!r}: {tables[minor][name]},")
+        lines.append("    },")
+    lines.append("}")
+    TABLE.write_text("\n".join(lines) + "\n")
+    print(f"wrote {TABLE.relative_to(ROOT)} for {sorted(tables)}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        import gdb  # noqa: F401
+
+        _compute_in_gdb()
+    except ImportError:
+        sys.exit(main(sys.argv[1:]))
