@@ -60,9 +60,17 @@ class Target(Protocol):
 
     def modules(self) -> Sequence[Module]: ...
 
-    def threads(self) -> Sequence[ThreadInfo]: ...
+    def threads(self) -> Sequence[ThreadInfo]:
+        """Every OS thread, with fs_base when the debugger can read it."""
+        ...
 
-    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]: ...
+    def current_thread(self) -> int | None:
+        """tid of the selected thread."""
+        ...
+
+    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
+        """The thread's C frames, innermost first (inlined frames included)."""
+        ...
 
     def evaluate_address(self, expression: str) -> int:
         """Evaluate a debugger expression to an address; UserError if it fails."""

@@ -15,12 +15,13 @@ from ..errors import PylifeError, UserError
 from ..report import Report
 from ..render import text as text_render
 from ..session import Session
-from . import info, version
+from . import bt, info, version
 
 Runner = Callable[[Session, argparse.Namespace], Report]
 VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {
     "info": (info.add_arguments, info.run, info.HELP),
     "version": (version.add_arguments, version.run, version.HELP),
+    "bt": (bt.add_arguments, bt.run, bt.HELP),
 }
 
 DESCRIPTION = "Trace the lifetime of CPython objects: type, refcount, GC state and value, read from memory."

@@ -54,11 +54,56 @@ class GdbTarget:
                 result.append(Module(objfile.filename, 0))
         return result
 
+    def _thread(self, tid: int) -> gdb.InferiorThread | None:
+        for thread in self.inferior.threads():
+            if (thread.ptid[1] or thread.ptid[0]) == tid:
+                return thread
+        return None
+
     def threads(self) -> Sequence[ThreadInfo]:
-        return [ThreadInfo(t.ptid[1] or t.ptid[0], t.name, None) for t in self.inferior.threads()]
+        result = []
+        with _KeepSelection():
+            for thread in self.inferior.threads():
+                fs_base: int | None
+                try:
+                    thread.switch()
+                    fs_base = int(gdb.parse_and_eval("$fs_base")) & ((1 << 64) - 1)
+                except gdb.error:
+                    fs_base = None
+                result.append(ThreadInfo(thread.ptid[1] or thread.ptid[0], thread.name, fs_base))
+        return sorted(result, key=lambda t: t.tid)
+
+    def current_thread(self) -> int | None:
+        thread = gdb.selected_thread()
+        return (thread.ptid[1] or thread.ptid[0]) if thread is not None else None
 
     def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
-        return []
+        thread = self._thread(tid)
+        if thread is None:
+            return []
+        frames: list[NativeFrame] = []
+        with _KeepSelection():
+            thread.switch()
+            try:
+                frame: gdb.Frame | None = gdb.newest_frame()
+            except gdb.error:
+                return []
+            while frame is not None and len(frames) < limit:
+                pc = frame.pc()
+                sal = frame.find_sal()
+                symtab = sal.symtab
+                frames.append(NativeFrame(
+                    pc=pc,
+                    function=frame.name(),
+                    file=symtab.filename if symtab is not None else None,
+                    line=sal.line or None,
+                    module=_module_of(pc),
+                ))
+                try:
+                    frame = frame.older()
+                except gdb.error:
+                    break
+        return frames
 
     def evaluate_address(self, expression: str) -> int:
         try:
@@ -69,6 +114,33 @@ class GdbTarget:
             return int(value.cast(gdb.lookup_type("unsigned long"))) & ((1 << 64) - 1)
         except gdb.error as exc:
             raise UserError(f"cannot evaluate '{expression}': {exc}") from None
+
+
+class _KeepSelection:
+    """Restore the selected thread and frame after walking other threads."""
+
+    def __enter__(self) -> None:
+        self.thread = gdb.selected_thread()
+        try:
+            self.frame: gdb.Frame | None = gdb.selected_frame()
+        except gdb.error:
+            self.frame = None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.thread is not None and self.thread.is_valid():
+                self.thread.switch()
+            if self.frame is not None and self.frame.is_valid():
+                self.frame.select()
+        except gdb.error:
+            pass
+
+
+def _module_of(pc: int) -> str | None:
+    name = gdb.solib_name(pc)
+    if name:
+        return str(name)
+    return gdb.current_progspace().filename
 
 
 _sessions: dict[int, Session] = {}

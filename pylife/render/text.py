@@ -70,7 +70,38 @@ def _version(data: dict[str, Any], color: bool) -> str:
     return _bold("pylife version", color) + "\n" + key_value_table(rows)
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {"info": _info, "version": _version}
+def _bt(data: dict[str, Any], color: bool) -> str:
+    from .source import highlight, source_line
+
+    out: list[str] = []
+    for thread in data["threads"]:
+        name = f' "{escape(thread["name"])}"' if thread.get("name") else ""
+        gil = " (holds the GIL)" if thread["holds_gil"] else ""
+        python = "" if thread["tstate"] else " (no Python thread state)"
+        out.append(_bold(f"Thread {thread['tid']}{name}{gil}{python}", color))
+        for number, frame in enumerate(thread["frames"]):
+            where = ""
+            if frame["file"]:
+                where = f" at {escape(frame['file'])}" + (f":{frame['line']}" if frame["line"] else "")
+            module = f" [{escape(frame['module'])}]" if frame.get("module") else ""
+            marker = "py" if frame["kind"] == "python" else "c "
+            function = escape(frame["function"])
+            if color and frame["kind"] == "python":
+                function = f"\x1b[32m{function}\x1b[0m"
+            out.append(f"  #{number:<3} {marker} {function}{where}{module}")
+            if frame.get("note") and frame["kind"] == "native":
+                out.append(f"         {escape(frame['note'])}")
+            if frame["kind"] == "python" and data.get("show_source"):
+                text = source_line(frame["file"], frame["line"])
+                if text:
+                    out.append("         " + (highlight(text) if color else escape(text)))
+        for note in thread.get("notes", []):
+            out.append(f"  note: {escape(note)}")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {"info": _info, "version": _version, "bt": _bt}
 
 
 def render(report: Report, color: bool = False) -> str:

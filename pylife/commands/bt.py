@@ -1,0 +1,90 @@
+"""`pylife bt`: merged C + Python backtraces, one thread or all, live or core."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cpython.frames import CodeCache, first_frame, walk
+from ..cpython.stack import merge
+from ..cpython.threads import PyThread, gil_holder, match_os_thread, python_threads
+from ..errors import PylifeError, UserError
+from ..report import Report
+from ..session import Session
+from ..target import ThreadInfo
+
+HELP = "merged C + Python backtrace of the current thread (--all: every thread)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all", action="store_true", help="every thread; the GIL holder is marked")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--python", action="store_true", help="Python frames only (like py-bt)")
+    mode.add_argument("--native", action="store_true", help="C frames only, eval loops labelled with their Python frames")
+    parser.add_argument("--limit", type=int, default=0, help="at most N frames per thread (0: no limit)")
+    parser.add_argument("--no-source", action="store_true", help="do not print source lines")
+
+
+MAX_NATIVE_FRAMES = 20_000
+
+
+def run(session: Session, args: argparse.Namespace) -> Report:
+    if args.limit < 0:
+        raise UserError("--limit must be >= 0")
+    target = session.target
+    mem = session.memory()
+    runtime = session.runtime(mem)
+    objects = session.objects(mem)
+    codes = CodeCache(objects)
+    mode = "python" if args.python else "native" if args.native else "merged"
+    os_threads = list(target.threads())
+    py_threads = python_threads(mem, runtime)
+    holder = gil_holder(mem, runtime)
+    current = target.current_thread()
+    if args.all:
+        selected = os_threads
+    else:
+        selected = [t for t in os_threads if t.tid == current] or os_threads[:1]
+    by_tid: dict[int, PyThread] = {}
+    unmatched: list[PyThread] = []
+    for thread in py_threads:
+        os_thread = match_os_thread(thread, os_threads)
+        if os_thread is None:
+            unmatched.append(thread)
+        else:
+            by_tid[os_thread.tid] = thread
+    limit = args.limit or None
+    threads_data = []
+    for os_thread in selected:
+        threads_data.append(_thread(session, mem, objects, codes, os_thread, by_tid.get(os_thread.tid), holder, mode, limit))
+    if args.all:
+        for thread in unmatched:  # e.g. a thread state whose OS thread is gone
+            threads_data.append(_thread(session, mem, objects, codes, None, thread, holder, mode, limit))
+    return Report("bt", {"threads": threads_data, "show_source": not args.no_source})
+
+
+def _thread(session: Session, mem, objects, codes: CodeCache, os_thread: ThreadInfo | None,
+            py_thread: PyThread | None, holder: int | None, mode: str, limit: int | None) -> dict[str, object]:
+    python = []
+    notes: list[str] = []
+    if py_thread is not None:
+        try:
+            python = list(walk(mem, objects, codes, first_frame(mem, objects, py_thread.tstate)))
+        except PylifeError as exc:
+            notes.append(f"Python frames unreadable: {exc}")
+    native = []
+    if os_thread is not None and mode != "python":
+        try:
+            native = list(session.target.native_frames(os_thread.tid, limit or MAX_NATIVE_FRAMES))
+        except PylifeError as exc:
+            notes.append(f"native frames unavailable: {exc}")
+    frames = merge(native, python, mode)
+    if limit is not None:
+        frames = frames[:limit]
+    return {
+        "tid": os_thread.tid if os_thread else (py_thread.native_thread_id if py_thread else None),
+        "name": os_thread.name if os_thread else None,
+        "holds_gil": py_thread is not None and py_thread.tstate == holder,
+        "tstate": py_thread.tstate if py_thread else None,
+        "frames": [f.to_json() for f in frames],
+        "notes": notes,
+    }

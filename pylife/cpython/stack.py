@@ -1,0 +1,79 @@
+"""Merge native (C) frames with the Python frames their eval loops were running.
+
+Every ``_PyEval_EvalFrameDefault`` activation on the C stack runs a group of
+Python frames (see frames.walk's ``activation``); in the merged stack the
+activation's native frame is replaced by its Python frames, newest first.
+Nothing here depends on reading the eval loop's (optimized-out) locals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..target import NativeFrame
+from .frames import PyFrame
+
+EVAL_FUNCTIONS = frozenset({"_PyEval_EvalFrameDefault"})
+
+
+@dataclass(frozen=True)
+class StackFrame:
+    kind: str  # "python" or "native"
+    function: str
+    file: str | None
+    line: int | None
+    module: str | None  # shared object (native); None for Python frames
+    address: int  # pc (native) or frame address (python)
+    note: str | None = None  # e.g. "<unreadable frame at 0x...>" or the Python frames of an eval loop
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {"kind": self.kind, "function": self.function, "file": self.file,
+                                   "line": self.line, "module": self.module}
+        if self.note:
+            data["note"] = self.note
+        return data
+
+
+def python_frame(frame: PyFrame) -> StackFrame:
+    if frame.error:
+        return StackFrame("python", f"<{frame.error}>", None, None, None, frame.address, frame.error)
+    code = frame.code
+    return StackFrame("python", frame.function, code.filename if code else None, frame.line, None, frame.address)
+
+
+def native_frame(frame: NativeFrame, note: str | None = None) -> StackFrame:
+    module = os.path.basename(frame.module) if frame.module else None
+    return StackFrame("native", frame.function or f"{frame.pc:#x}", frame.file, frame.line, module, frame.pc, note)
+
+
+def is_eval_frame(frame: NativeFrame) -> bool:
+    return frame.function in EVAL_FUNCTIONS
+
+
+def merge(native: Sequence[NativeFrame], python: Sequence[PyFrame], mode: str = "merged") -> list[StackFrame]:
+    """mode: "merged" (C with eval loops replaced), "python" or "native" (eval loops annotated)."""
+    if mode == "python":
+        return [python_frame(f) for f in python]
+    groups: dict[int, list[PyFrame]] = {}
+    for frame in python:
+        groups.setdefault(frame.activation, []).append(frame)
+    result: list[StackFrame] = []
+    activation = 0
+    for frame in native:
+        if not is_eval_frame(frame):
+            result.append(native_frame(frame))
+            continue
+        group = groups.pop(activation, [])
+        activation += 1
+        if mode == "native" or not group:
+            label = ", ".join(f"{f.function} at {f.code.filename if f.code else '?'}:{f.line}" for f in group)
+            result.append(native_frame(frame, f"running {label}" if label else None))
+        else:
+            result.extend(python_frame(f) for f in group)
+    if mode != "native":
+        # Python frames whose eval loop was not unwound (native stack cut short or unavailable).
+        for key in sorted(groups):
+            result.extend(python_frame(f) for f in groups[key])
+    return result
