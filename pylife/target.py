@@ -61,7 +61,11 @@ class Target(Protocol):
     def modules(self) -> Sequence[Module]: ...
 
     def threads(self) -> Sequence[ThreadInfo]:
-        """Every OS thread, with fs_base when the debugger can read it."""
+        """Every OS thread (fs_base may be None: see thread_pointer)."""
+        ...
+
+    def thread_pointer(self, tid: int) -> int | None:
+        """The thread's fs_base (pthread_self on x86-64 Linux), or None."""
         ...
 
     def current_thread(self) -> int | None:

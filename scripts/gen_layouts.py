@@ -139,7 +139,7 @@ FIELDS: list[tuple[str, list[str]]] = [
 
 
 def _compute_in_gdb() -> None:
-    import gdb  # noqa: PLC0415  (only inside gdb)
+    import gdb
 
     def evaluate(expr: str) -> int:
         if expr.startswith("size(") and expr.endswith(")"):

@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable
 
 from ..errors import PylifeError, UserError
-from ..report import Report
 from ..render import text as text_render
+from ..report import Report
 from ..session import Session
 from . import bt, info, version
 

@@ -6,7 +6,7 @@ import argparse
 
 from ..cpython.frames import CodeCache, first_frame, walk
 from ..cpython.stack import merge
-from ..cpython.threads import PyThread, gil_holder, match_os_thread, python_threads
+from ..cpython.threads import PyThread, gil_holder, match_os_threads, python_threads
 from ..errors import PylifeError, UserError
 from ..report import Report
 from ..session import Session
@@ -44,14 +44,9 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         selected = os_threads
     else:
         selected = [t for t in os_threads if t.tid == current] or os_threads[:1]
-    by_tid: dict[int, PyThread] = {}
-    unmatched: list[PyThread] = []
-    for thread in py_threads:
-        os_thread = match_os_thread(thread, os_threads)
-        if os_thread is None:
-            unmatched.append(thread)
-        else:
-            by_tid[os_thread.tid] = thread
+    by_tid = match_os_threads(py_threads, os_threads, target.thread_pointer)
+    matched = {t.tstate for t in by_tid.values()}
+    unmatched = [t for t in py_threads if t.tstate not in matched]
     limit = args.limit or None
     threads_data = []
     for os_thread in selected:

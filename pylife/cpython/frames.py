@@ -55,6 +55,14 @@ class CodeCache:
     def __init__(self, objects: Objects) -> None:
         self.objects = objects
         self._codes: dict[int, CodeInfo | None] = {}
+        self._lines: dict[tuple[int, int | None], int | None] = {}
+
+    def line(self, code: CodeInfo, instr_index: int | None) -> int | None:
+        """line_for, memoized: deep recursions repeat the same (code, instruction)."""
+        key = (code.address, instr_index)
+        if key not in self._lines:
+            self._lines[key] = line_for(self.objects.layout.key, code, instr_index)
+        return self._lines[key]
 
     def get(self, address: int) -> CodeInfo | None:
         if address in self._codes:
@@ -165,7 +173,7 @@ def walk(mem: Memory, objects: Objects, codes: CodeCache, frame: int, limit: int
             # 3.8/3.9 f_lasti is a byte offset, 3.10 a code-unit index; -1: not started.
             index = lasti if L.key >= (3, 10) or lasti < 0 else lasti // 2
             count += 1
-            yield PyFrame(current, code, line_for(L.key, code, index), index, activation)
+            yield PyFrame(current, code, codes.line(code, index), index, activation)
             activation += 1
             continue
         if owner == OWNED_BY_CSTACK and not L.has("_PyInterpreterFrame.is_entry"):
@@ -182,6 +190,6 @@ def walk(mem: Memory, objects: Objects, codes: CodeCache, frame: int, limit: int
         complete = owner == OWNED_BY_GENERATOR or index is None or index >= code.first_traceable
         if complete:  # skip incomplete frames (pycore_frame.h _PyFrame_IsIncomplete)
             count += 1
-            yield PyFrame(current, code, line_for(L.key, code, index), index, activation)
+            yield PyFrame(current, code, codes.line(code, index), index, activation)
         if is_entry:  # 3.11: the activation ends with its entry frame
             activation += 1

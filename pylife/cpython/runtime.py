@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import PylifeError, Unsupported, UnreadableMemory
+from ..errors import PylifeError, UnreadableMemory, Unsupported
 from ..target import Memory, Target, TargetKind
 from . import debug_offsets
 from .layout import Layout, PythonVersion, table_for
@@ -57,7 +57,10 @@ def detect(target: Target, mem: Memory) -> Runtime:
         raise Unsupported("no CPython runtime found in this process (symbol _PyRuntime missing)")
     libpython, executable, name_match = _find_images(target)
     abiflags = name_match.group(3) if name_match else ""
-    debug = "d" in abiflags or target.symbol_address("_Py_RefTotal") is not None
+    # The soname's ABI flags say "debug"; only without one is the (slow when
+    # missing) symbol probe for Py_REF_DEBUG's _Py_RefTotal worth it.
+    debug = "d" in abiflags if name_match else target.symbol_address("_Py_RefTotal") is not None
+    named_minor = (int(name_match.group(1)), int(name_match.group(2))) if name_match else None
     free_threaded = "t" in abiflags
 
     version: PythonVersion | None = None
@@ -73,7 +76,7 @@ def detect(target: Target, mem: Memory) -> Runtime:
             offsets_override = debug_offsets.parse_offsets(mem.read(address, debug_offsets.SIZE_3_13), version_hex)
         except UnreadableMemory:
             offsets_override = None
-    if version is None:
+    if version is None and (named_minor is None or named_minor >= (3, 11)):  # Py_Version is 3.11+
         py_version = target.symbol_address("Py_Version")
         if py_version is not None:
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import UnreadableMemory
@@ -62,10 +62,18 @@ def gil_holder(mem: Memory, runtime: Runtime) -> int | None:
     return None
 
 
-def match_os_thread(thread: PyThread, os_threads: Sequence[ThreadInfo]) -> ThreadInfo | None:
+def match_os_threads(py_threads: Sequence[PyThread], os_threads: Sequence[ThreadInfo],
+                     thread_pointer: Callable[[int], int | None]) -> dict[int, PyThread]:
+    """OS tid -> Python thread state. 3.11+ match native_thread_id with the LWP;
+    older versions match tstate->thread_id (pthread_t) with the thread's fs_base."""
+    matched: dict[int, PyThread] = {}
+    by_native = {t.native_thread_id: t for t in py_threads if t.native_thread_id}
+    by_pthread = {t.thread_id: t for t in py_threads if t.native_thread_id is None}
     for os_thread in os_threads:
-        if thread.native_thread_id is not None and os_thread.tid == thread.native_thread_id:
-            return os_thread
-        if os_thread.fs_base is not None and os_thread.fs_base == thread.thread_id:
-            return os_thread
-    return None
+        if os_thread.tid in by_native:
+            matched[os_thread.tid] = by_native.pop(os_thread.tid)
+        elif by_pthread:
+            fs_base = os_thread.fs_base if os_thread.fs_base is not None else thread_pointer(os_thread.tid)
+            if fs_base in by_pthread:
+                matched[os_thread.tid] = by_pthread.pop(fs_base)
+    return matched

@@ -37,12 +37,21 @@ class GdbTarget:
             raise UnreadableMemory(address, size, str(exc).split("\n")[0]) from None
 
     def symbol_address(self, name: str) -> int | None:
+        # Full symbols (DWARF) are found fast; minimal symbols (stripped or
+        # no debug info) only through the expression evaluator.
+        try:
+            symbol = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+            if symbol is not None and symbol.addr_class != gdb.SYMBOL_LOC_OPTIMIZED_OUT:
+                value = symbol.value()
+                if value.address is not None:
+                    return int(value.address.cast(gdb.lookup_type("unsigned long"))) or None
+        except gdb.error:
+            pass
         try:
             value = gdb.parse_and_eval(f"(unsigned long)&'{name}'")
         except gdb.error:
             return None
-        address = int(value)
-        return address or None
+        return int(value) or None
 
     def modules(self) -> Sequence[Module]:
         result: list[Module] = []
@@ -61,17 +70,19 @@ class GdbTarget:
         return None
 
     def threads(self) -> Sequence[ThreadInfo]:
-        result = []
+        threads = [ThreadInfo(t.ptid[1] or t.ptid[0], t.name, None) for t in self.inferior.threads()]
+        return sorted(threads, key=lambda t: t.tid)
+
+    def thread_pointer(self, tid: int) -> int | None:
+        thread = self._thread(tid)
+        if thread is None:
+            return None
         with _KeepSelection():
-            for thread in self.inferior.threads():
-                fs_base: int | None
-                try:
-                    thread.switch()
-                    fs_base = int(gdb.parse_and_eval("$fs_base")) & ((1 << 64) - 1)
-                except gdb.error:
-                    fs_base = None
-                result.append(ThreadInfo(thread.ptid[1] or thread.ptid[0], thread.name, fs_base))
-        return sorted(result, key=lambda t: t.tid)
+            try:
+                thread.switch()
+                return int(gdb.parse_and_eval("$fs_base")) & ((1 << 64) - 1)
+            except gdb.error:
+                return None
 
     def current_thread(self) -> int | None:
         thread = gdb.selected_thread()

@@ -12,7 +12,7 @@ try:  # runtime dependency; degrade to a simple aligned layout without it
 except ImportError:  # pragma: no cover - exercised when the venv is missing
     _tabulate = None
 
-_CONTROL = {i: f"\\x{i:02x}" for i in list(range(0x20)) + [0x7F]}
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]}
 
 
 def escape(text: str) -> str:
