@@ -6,6 +6,8 @@ import dataclasses
 
 from .cpython.objects import Objects
 from .cpython.runtime import Runtime, detect, read_micro_version
+from .errors import PylifeError
+from .record.recorder import Recorder
 from .target import Memory, Target
 
 
@@ -13,6 +15,24 @@ class Session:
     def __init__(self, target: Target) -> None:
         self.target = target
         self._runtime: Runtime | None = None
+        self._recorder: Recorder | None = None
+
+    @property
+    def recorder(self) -> Recorder:
+        """Watches and histories: kept across stops and runs until cleared."""
+        if self._recorder is None:
+            self._recorder = Recorder()
+        return self._recorder
+
+    def apply_pending(self) -> None:
+        """Delete watchpoints the recorder retired during a hit (safe point: stopped, outside callbacks)."""
+        if self._recorder is not None:
+            while self._recorder.pending_removals:
+                handle = self._recorder.pending_removals.pop()
+                try:
+                    self.target.remove(handle)
+                except PylifeError:
+                    pass
 
     def reset(self) -> None:
         """Forget what was learnt about the target (new process, new objfiles, exit)."""

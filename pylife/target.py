@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,6 +74,15 @@ class Target(Protocol):
 
     def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
         """The thread's C frames, innermost first (inlined frames included)."""
+        ...
+
+    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+        """Hardware write watchpoint (LIVE only). ``on_hit`` returns True to stop
+        at the prompt, False to continue. Returns a handle for ``remove``."""
+        ...
+
+    def remove(self, handle: int) -> None:
+        """Delete a watchpoint; never called from inside ``on_hit`` (deferred)."""
         ...
 
     def evaluate_address(self, expression: str) -> int:

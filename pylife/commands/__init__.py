@@ -15,13 +15,17 @@ from ..errors import PylifeError, UserError
 from ..render import text as text_render
 from ..report import Report
 from ..session import Session
-from . import bt, info, version
+from . import bt, history, info, version, watch
 
 Runner = Callable[[Session, argparse.Namespace], Report]
 VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {
     "info": (info.add_arguments, info.run, info.HELP),
     "version": (version.add_arguments, version.run, version.HELP),
     "bt": (bt.add_arguments, bt.run, bt.HELP),
+    "watch": (watch.add_arguments, watch.run, watch.HELP),
+    "unwatch": (watch.add_unwatch_arguments, watch.run_unwatch, watch.UNWATCH_HELP),
+    "watches": (watch.add_watches_arguments, watch.run_watches, watch.WATCHES_HELP),
+    "history": (history.add_arguments, history.run, history.HELP),
 }
 
 DESCRIPTION = "Trace the lifetime of CPython objects: type, refcount, GC state and value, read from memory."
@@ -86,5 +90,6 @@ def execute(session: Session, argv: list[str], color: bool = False) -> str:
             return json.dumps({"error": message}) + "\n"
         raise CommandFailed(message if message.startswith("pylife") else f"pylife: {message}") from None
     if args.json:
-        return json.dumps(report.data, separators=(", ", ": ")) + "\n"
+        records = report.json_lines if report.json_lines is not None else [report.data]
+        return "".join(json.dumps(record, separators=(", ", ": ")) + "\n" for record in records)
     return text_render.render(report, color=color)

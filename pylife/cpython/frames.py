@@ -31,7 +31,7 @@ class CodeInfo:
     filename: str
     first_line: int
     line_table: bytes
-    code_units_base: int  # address of the first code unit (3.11+), else 0
+    code_units_base: int  # address of the first code unit: co_code_adaptive (3.11+) or co_code's bytes; 0 if unknown
     first_traceable: int  # _co_firsttraceable (3.11+), else 0
 
 
@@ -95,6 +95,11 @@ class CodeCache:
             if 0 <= size <= 1 << 20:
                 table = o.mem.read(table_ptr + L["PyBytesObject.ob_sval"], size)
         has_adaptive = L.has("PyCodeObject.co_code_adaptive")
+        if has_adaptive:
+            units = address + L["PyCodeObject.co_code_adaptive"]
+        else:  # <= 3.10: bytecode lives in the co_code bytes object
+            co_code = o.mem.ptr(address + L["PyCodeObject.co_code"])
+            units = co_code + L["PyBytesObject.ob_sval"] if o.is_kind(co_code, "bytes") else 0
         return CodeInfo(
             address=address,
             name=name,
@@ -102,7 +107,7 @@ class CodeCache:
             filename=text("PyCodeObject.co_filename"),
             first_line=o.mem.i32(address + L["PyCodeObject.co_firstlineno"]),
             line_table=table,
-            code_units_base=address + L["PyCodeObject.co_code_adaptive"] if has_adaptive else 0,
+            code_units_base=units,
             first_traceable=o.mem.i32(address + L["PyCodeObject._co_firsttraceable"]) if has_adaptive else 0,
         )
 
@@ -186,10 +191,24 @@ def walk(mem: Memory, objects: Objects, codes: CodeCache, frame: int, limit: int
                 continue  # f_executable may be None or another object for shim frames
             yield PyFrame(current, None, None, None, activation, f"frame at {current:#x} has no code object")
             return
-        index = (instr - code.code_units_base) // 2 if instr else None
+        index = (instr - code.code_units_base) // 2 if instr and code.code_units_base else None
         complete = owner == OWNED_BY_GENERATOR or index is None or index >= code.first_traceable
         if complete:  # skip incomplete frames (pycore_frame.h _PyFrame_IsIncomplete)
             count += 1
             yield PyFrame(current, code, codes.line(code, index), index, activation)
         if is_entry:  # 3.11: the activation ends with its entry frame
             activation += 1
+
+
+def opcode_name(mem: Memory, objects: Objects, frame: PyFrame) -> str | None:
+    """Name of the instruction a frame is executing (3.11+: specialized names included)."""
+    from .opcodes_generated import OPNAMES
+
+    code = frame.code
+    if code is None or frame.instr_index is None or frame.instr_index < 0 or not code.code_units_base:
+        return None
+    try:
+        opcode = mem.u8(code.code_units_base + 2 * frame.instr_index)
+    except UnreadableMemory:
+        return None
+    return OPNAMES.get(objects.layout.key, {}).get(opcode)

@@ -90,6 +90,10 @@ class Layout:
         """3.12+ Include/cpython/longintrepr.h: long_value.lv_tag replaces ob_size."""
         return self.has("PyLongObject.lv_tag")
 
+    def int_has_min_one_digit(self) -> bool:
+        """3.11+ longobject.c: _PyLong_New and int___sizeof__ count at least one digit, even for 0."""
+        return self.key >= (3, 11)
+
     def str_has_ready_bit(self) -> bool:
         """<=3.11 PyASCIIObject.state has `ready` at bit 7 (removed by PEP 623 in 3.12)."""
         return self.key <= (3, 11)

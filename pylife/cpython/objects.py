@@ -188,8 +188,8 @@ class Objects:
         return own + L.preheader_size(tp.flags, self.is_gc(address, tp))
 
     def _min_int_digits(self) -> int:
-        # 3.12+ int___sizeof__ counts at least one digit (longobject.c).
-        return 1 if self.layout.int_uses_lv_tag() else 0
+        # 3.11+ int___sizeof__ counts at least one digit (longobject.c).
+        return 1 if self.layout.int_has_min_one_digit() else 0
 
     # ---- value decoders ------------------------------------------------------
 
@@ -304,7 +304,7 @@ class Objects:
             entry_size, key_off, value_off = L["PyDictKeyEntry.size"], 8, 16
             values_base = values
         nentries = self.mem.i64(keys + L["PyDictKeysObject.dk_nentries"])
-        nentries = max(0, min(nentries, capacity, scan))
+        nentries = max(0, min(nentries, capacity, scan)) if limit > 0 else 0
         pairs: list[tuple[int, int]] = []
         chunk = 256
         for start in range(0, nentries, chunk):
@@ -342,7 +342,7 @@ class Objects:
         table = self.mem.ptr(address + L["PySetObject.table"])
         if mask < 0 or mask > 1 << 40:
             raise NotAnObject(f"set at {address:#x} has implausible mask {mask}")
-        slots = min(mask + 1, scan)
+        slots = min(mask + 1, scan) if limit > 0 else 0
         entry = L["setentry.size"]
         keys: list[int] = []
         for start in range(0, slots, 256):

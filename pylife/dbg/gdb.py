@@ -6,7 +6,7 @@ PylifeError <-> gdb.GdbError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import gdb  # type: ignore[import-not-found]
 
@@ -116,6 +116,19 @@ class GdbTarget:
                     break
         return frames
 
+    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+        spec = f"*({_C_TYPE_OF_SIZE[size]} *) {address:#x}"
+        try:
+            watchpoint = _RefcountWatchpoint(spec, on_hit)
+        except (gdb.error, RuntimeError) as exc:
+            raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {exc}") from None
+        return int(watchpoint.number)
+
+    def remove(self, handle: int) -> None:
+        for breakpoint in gdb.breakpoints():
+            if breakpoint.number == handle and breakpoint.is_valid():
+                breakpoint.delete()
+
     def evaluate_address(self, expression: str) -> int:
         try:
             value = gdb.parse_and_eval(expression)
@@ -125,6 +138,27 @@ class GdbTarget:
             return int(value.cast(gdb.lookup_type("unsigned long"))) & ((1 << 64) - 1)
         except gdb.error as exc:
             raise UserError(f"cannot evaluate '{expression}': {exc}") from None
+
+
+_C_TYPE_OF_SIZE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long"}
+
+
+class _RefcountWatchpoint(gdb.Breakpoint):
+    """A write watchpoint whose stop() records the hit and usually continues."""
+
+    def __init__(self, spec: str, on_hit: Callable[[], bool]) -> None:
+        super().__init__(spec, gdb.BP_WATCHPOINT, gdb.WP_WRITE)
+        self.silent = True
+        self._on_hit = on_hit
+
+    def stop(self) -> bool:
+        stop = self._on_hit()
+        if stop:
+            session = session_for(gdb.selected_inferior())
+            message = session.recorder.last_stop_message
+            if message:
+                gdb.write(message + "\n")
+        return stop
 
 
 class _KeepSelection:
@@ -170,6 +204,18 @@ def _reset_all(_event: object = None) -> None:
         session.reset()
 
 
+def _on_exit(_event: object = None) -> None:
+    for session in _sessions.values():
+        session.reset()
+        session.recorder.forget_process()
+
+
+def _on_stop(_event: object = None) -> None:
+    # Safe point to delete watchpoints retired inside stop() callbacks.
+    for session in _sessions.values():
+        session.apply_pending()
+
+
 class PylifeCommand(gdb.Command):
     def __init__(self) -> None:
         super().__init__("pylife", gdb.COMMAND_DATA)
@@ -186,5 +232,7 @@ class PylifeCommand(gdb.Command):
 def register() -> None:
     PylifeCommand.__doc__ = help_text()
     PylifeCommand()
-    for registry in (gdb.events.new_objfile, gdb.events.clear_objfiles, gdb.events.exited):
+    for registry in (gdb.events.new_objfile, gdb.events.clear_objfiles):
         registry.connect(_reset_all)
+    gdb.events.exited.connect(_on_exit)
+    gdb.events.stop.connect(_on_stop)

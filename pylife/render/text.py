@@ -28,6 +28,16 @@ def key_value_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[escape(str(c)) for c in row] for row in rows]
+    if _tabulate is not None:
+        return str(_tabulate(cells, headers=headers, tablefmt="simple"))
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
 def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
 
@@ -105,6 +115,9 @@ RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {"info": _info, "v
 
 
 def render(report: Report, color: bool = False) -> str:
-    body = RENDERERS[report.command](report.data, color)
+    from . import records
+
+    renderer = RENDERERS.get(report.command) or records.RENDERERS[report.command]
+    body = renderer(report.data, color)
     warnings = "".join(f"warning: {escape(w)}\n" for w in report.warnings)
     return warnings + body + "\n"

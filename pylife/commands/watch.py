@@ -1,0 +1,81 @@
+"""`pylife watch`, `pylife unwatch`, `pylife watches`: hardware watchpoints on ob_refcnt."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+from ..record.recorder import HARDWARE_SLOTS, STOP_CHOICES, WatchOptions
+from ..report import Report
+from ..session import Session
+from .common import resolve_address
+
+HELP = "record every change of an object's refcount (hardware watchpoint; the program keeps running)"
+UNWATCH_HELP = "stop watching an object (its history is kept)"
+WATCHES_HELP = "list watched objects and the hardware slots used"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", nargs="+", metavar="ADDR", help="address or debugger expression")
+    parser.add_argument("--stop-on", choices=STOP_CHOICES, default="anomaly",
+                        help="when to stop at the prompt (default: anomaly = negative count, use after free)")
+    parser.add_argument("--max-events", type=int, default=0, help="stop after N events for this object (0: no limit)")
+    parser.add_argument("--depth", type=int, default=16, help="C frames captured per event (default 16)")
+    parser.add_argument("--log", metavar="FILE", help="append the history to FILE (JSONL) instead of the default log")
+
+
+def run(session: Session, args: argparse.Namespace) -> Report:
+    if args.max_events < 0 or args.depth < 1:
+        raise UserError("--max-events must be >= 0 and --depth >= 1")
+    session.apply_pending()
+    address = resolve_address(session.target, args.address)
+    recorder = session.recorder
+    if args.log:
+        recorder.set_log(args.log)
+    options = WatchOptions(stop_on=args.stop_on, max_events=args.max_events, depth=args.depth)
+    watch, warnings = recorder.watch(session, address, options, session.target.watch_write)
+    data = {
+        "address": address,
+        "type": watch.history.type,
+        "refcnt": watch.last,
+        "stop_on": options.stop_on,
+        "slots_used": len(recorder.watches),
+        "slots_total": HARDWARE_SLOTS,
+        "log": recorder.log.path,
+        "warnings": warnings,
+    }
+    return Report("watch", data, warnings=warnings)
+
+
+def add_unwatch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", nargs="*", metavar="ADDR", help="address or debugger expression")
+    parser.add_argument("--all", action="store_true", help="stop watching everything")
+
+
+def run_unwatch(session: Session, args: argparse.Namespace) -> Report:
+    recorder = session.recorder
+    if args.all:
+        addresses = list(recorder.watches)
+    elif args.address:
+        addresses = [resolve_address(session.target, args.address)]
+    else:
+        raise UserError("give an address or --all")
+    for address in addresses:
+        watch = recorder.unwatch(address)
+        if watch.handle is not None:
+            session.target.remove(watch.handle)
+    session.apply_pending()
+    return Report("unwatch", {"removed": addresses, "slots_used": len(recorder.watches), "slots_total": HARDWARE_SLOTS})
+
+
+def add_watches_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def run_watches(session: Session, args: argparse.Namespace) -> Report:
+    session.apply_pending()
+    recorder = session.recorder
+    rows = [{"address": a, "type": w.history.type, "refcnt": w.last, "phase": w.phase, "events": len(w.history.events),
+             "stop_on": w.options.stop_on} for a, w in recorder.watches.items()]
+    return Report("watches", {"watches": rows, "slots_used": len(rows), "slots_total": HARDWARE_SLOTS,
+                              "log": recorder.log.path})

@@ -1,0 +1,402 @@
+"""LLDB adapter: LldbTarget and the one `pylife` command.
+
+Only translation lives here: SB API <-> Target, argv <-> pylife.commands,
+PylifeError <-> the command's SBCommandReturnObject error.
+
+lldb's expression evaluator is avoided where it can be: even with JIT disabled
+it reserves scratch pages in a live inferior (lldb-server injects mmap calls)
+and writes the result there. Registers, frame variables, globals, symbols and
+C casts/dereferences of those are therefore resolved read-only through
+SBFrame/SBValue, and only what is left goes to EvaluateExpression, with JIT
+off so that it can never call a function in the target.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+import lldb  # type: ignore[import-not-found]
+
+from .. import env
+from ..commands import DESCRIPTION, CommandFailed, execute, help_text
+from ..errors import UnreadableMemory, UserError
+from ..session import Session
+from ..target import Module, NativeFrame, TargetKind, ThreadInfo
+
+_MASK64 = (1 << 64) - 1
+# Process plugins that read a post-mortem image rather than a live process.
+_CORE_PLUGINS = ("elf-core", "mach-o-core", "minidump")
+# Symbols that do not designate the object itself: imports and PLT stubs.
+_SKIPPED_SYMBOLS = (lldb.eSymbolTypeInvalid, lldb.eSymbolTypeUndefined, lldb.eSymbolTypeTrampoline)
+_AGGREGATES = (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass,
+               lldb.eTypeClassArray, lldb.eTypeClassFunction)
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+_INTEGER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
+# A global's name with an optional `&` and member/index path: `&_PyRuntime.gilstate`.
+_NAMED = re.compile(r"^(?P<amp>&\s*)?(?P<name>[A-Za-z_]\w*)(?P<path>(?:\.|->|\[)[\w.\[\]>-]*)?$")
+# `(TYPE)REST` / `(TYPE *...)REST`, TYPE being words such as `unsigned long`, `struct _object`.
+_CAST = re.compile(r"^\(\s*(?P<type>[A-Za-z_][\w ]*?)\s*(?P<stars>[\s*]*)\)\s*(?P<rest>\S.*)$", re.S)
+_QUALIFIERS = {"const", "volatile"}
+_DIAGNOSTIC_PREFIX = re.compile(r"^error:\s*(<user expression \d+>:\d+:\d+:\s*)?")
+
+
+class _NotReadOnly(Exception):
+    """The expression is beyond the read-only subset: hand it to lldb's evaluator."""
+
+
+class LldbTarget:
+    debugger = "lldb"
+
+    def __init__(self, target: lldb.SBTarget) -> None:
+        # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
+        self.target = target
+
+    @property
+    def process(self) -> lldb.SBProcess:
+        return self.target.GetProcess()
+
+    @property
+    def kind(self) -> TargetKind:
+        plugin = self.process.GetPluginName() if self.process.IsValid() else ""
+        return TargetKind.CORE if plugin in _CORE_PLUGINS else TargetKind.LIVE
+
+    def read(self, address: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        process = self.process
+        if not process.IsValid():
+            raise UnreadableMemory(address, size, "no process")
+        error = lldb.SBError()
+        try:
+            data = process.ReadMemory(address, size, error)
+        except (OverflowError, TypeError, MemoryError, SystemError) as exc:
+            raise UnreadableMemory(address, size, str(exc)) from None
+        if error.Success() and data is not None and len(data) == size:
+            return bytes(data)
+        if self.kind is TargetKind.CORE:
+            # Cores often omit read-only file-backed pages (.rodata, e.g. Py_Version);
+            # gdb reads those from the image files, SBTarget.ReadMemory does the same.
+            fallback = lldb.SBError()
+            data = self.target.ReadMemory(lldb.SBAddress(address, self.target), size, fallback)
+            if fallback.Success() and data is not None and len(data) == size:
+                return bytes(data)
+        raise UnreadableMemory(address, size, error.GetCString() or "short read")
+
+    def symbol_address(self, name: str) -> int | None:
+        # Module order is the dynamic linker's lookup order (executable first),
+        # so the first exported definition is the one the program uses.
+        fallback: int | None = None
+        for module in self.target.module_iter():
+            contexts = module.FindSymbols(name)
+            for index in range(contexts.GetSize()):
+                symbol = contexts.GetContextAtIndex(index).GetSymbol()
+                if not symbol.IsValid() or symbol.GetType() in _SKIPPED_SYMBOLS:
+                    continue
+                address = symbol.GetStartAddress().GetLoadAddress(self.target)
+                if address in (lldb.LLDB_INVALID_ADDRESS, 0):
+                    continue
+                if symbol.IsExternal():
+                    return int(address)
+                if fallback is None:
+                    fallback = int(address)
+        if fallback is not None:
+            return fallback
+        # Debug info only (a static with no symbol table entry).
+        variable = self.target.FindFirstGlobalVariable(name)
+        if variable.IsValid():
+            address = variable.GetLoadAddress()
+            if address not in (lldb.LLDB_INVALID_ADDRESS, 0):
+                return int(address)
+        return None
+
+    def modules(self) -> Sequence[Module]:
+        executable = self.target.GetExecutable()
+        result: list[Module] = []
+        for module in self.target.module_iter():
+            path = module.GetFileSpec().fullpath
+            if not path:
+                continue
+            header = module.GetObjectFileHeaderAddress()
+            load = header.GetLoadAddress(self.target)
+            bias = 0 if load == lldb.LLDB_INVALID_ADDRESS else (load - header.GetFileAddress()) & _MASK64
+            entry = Module(path, bias)
+            if executable.IsValid() and path == executable.fullpath:
+                result.insert(0, entry)
+            else:
+                result.append(entry)
+        return result
+
+    def threads(self) -> Sequence[ThreadInfo]:
+        process = self.process
+        if not process.IsValid():
+            return []
+        # On Linux lldb's thread ID is the LWP. Sorted like the gdb adapter's.
+        return sorted((ThreadInfo(int(t.GetThreadID()), t.GetName(), None) for t in process), key=lambda t: t.tid)
+
+    def thread_pointer(self, tid: int) -> int | None:
+        # lldb-16 has no fs_base register on x86-64 Linux (added in lldb 17),
+        # live or in cores, and nothing else in the SB API yields pthread_self.
+        del tid
+        return None
+
+    def current_thread(self) -> int | None:
+        thread = self.process.GetSelectedThread() if self.process.IsValid() else None
+        return int(thread.GetThreadID()) if thread is not None and thread.IsValid() else None
+
+    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
+        thread = self.process.GetThreadByID(tid)
+        if not thread.IsValid():
+            return []
+        frames: list[NativeFrame] = []
+        for index in range(max(0, limit)):
+            # GetFrameAtIndex unwinds lazily; GetNumFrames would unwind everything.
+            frame = thread.GetFrameAtIndex(index)
+            if not frame.IsValid():
+                break
+            line = frame.GetLineEntry()
+            module = frame.GetModule()
+            frames.append(NativeFrame(
+                pc=int(frame.GetPC()),
+                function=frame.GetFunctionName(),
+                file=line.GetFileSpec().fullpath if line.IsValid() else None,
+                line=int(line.GetLine()) if line.IsValid() else None,
+                module=module.GetFileSpec().fullpath if module.IsValid() else None,
+                sp=int(frame.GetSP()),
+            ))
+        return frames
+
+    def evaluate_address(self, expression: str) -> int:
+        text = expression.strip()
+        try:
+            return self._read_only(text) & _MASK64
+        except _NotReadOnly:
+            pass
+        return self._evaluate(text)
+
+    # -- expressions -----------------------------------------------------
+
+    def _frame(self) -> lldb.SBFrame:
+        return self.process.GetSelectedThread().GetSelectedFrame()
+
+    def _fail(self, text: str, reason: str) -> UserError:
+        return UserError(f"cannot evaluate '{text}': {reason.strip().splitlines()[0] if reason.strip() else 'unknown error'}")
+
+    def _value_address(self, text: str, value: lldb.SBValue) -> int:
+        """gdb's rule: an aggregate stands for its address, a scalar for its value."""
+        canonical = value.GetType().GetCanonicalType()
+        address = value.GetLoadAddress()
+        reason = value.GetError().GetCString() if value.GetError().Fail() else None
+        if canonical.GetTypeClass() in _AGGREGATES:
+            if address == lldb.LLDB_INVALID_ADDRESS:
+                raise self._fail(text, reason or "value has no address")
+            return int(address)
+        error = lldb.SBError()
+        number = value.GetValueAsUnsigned(error, 0)
+        if reason is None and error.Success():
+            return int(number)
+        raise self._fail(text, reason or error.GetCString() or "not a number")
+
+    def _read_only(self, text: str) -> int:
+        """Registers, variables, globals, symbols, `(T)x` and `*(T *)x` without lldb's evaluator."""
+        if _INTEGER.match(text):
+            return int(text, 0)
+        frame = self._frame()
+        if text.startswith("$") and _IDENTIFIER.match(text[1:]):
+            register = frame.FindRegister(text[1:]) if frame.IsValid() else None
+            if register is None or not register.IsValid():
+                raise _NotReadOnly  # maybe a convenience variable such as $0
+            return self._value_address(text, register)
+        if frame.IsValid():
+            value = frame.GetValueForVariablePath(text)
+            if value.IsValid():
+                return self._value_address(text, value)
+        named = _NAMED.match(text)
+        if named:
+            return self._global(text, named)
+        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+            return self._read_only(text[1:-1].strip())
+        deref = text.startswith("*")
+        cast = _CAST.match(text[1:].strip() if deref else text)
+        if cast is None:
+            raise _NotReadOnly
+        words = [w for w in cast.group("type").split() if w not in _QUALIFIERS]
+        stars = cast.group("stars").count("*")
+        operand = self._read_only(cast.group("rest").strip())
+        if not deref:
+            if stars:
+                return operand
+            size = self._type(words).GetByteSize()
+            return operand & ((1 << (8 * size)) - 1) if 0 < size < 8 else operand
+        if stars == 0:
+            raise _NotReadOnly  # `*(long)x` is not C; let lldb word the error
+        if stars > 1:
+            # The pointee is a pointer: 8 bytes, whatever the type (known or not).
+            return int.from_bytes(self._read_memory(text, operand, 8), "little")
+        pointee = self._type(words)
+        if pointee.GetCanonicalType().GetTypeClass() in _AGGREGATES:
+            return operand
+        value = self.target.CreateValueFromAddress("pylife", lldb.SBAddress(operand, self.target), pointee)
+        return self._value_address(text, value)
+
+    def _global(self, text: str, named: re.Match[str]) -> int:
+        """`name`, `&name`, `name.field`, `&name->field[2]`: a global variable, else a symbol.
+
+        Names never reach lldb's evaluator: it would find nothing more, and its
+        first use maps a probe page into a live inferior.
+        """
+        name, path = named.group("name"), named.group("path")
+        variable = self.target.FindFirstGlobalVariable(name)
+        if variable.IsValid():
+            value = variable.GetValueForExpressionPath(path) if path else variable
+            if not value.IsValid():
+                raise self._fail(text, f"no member '{path}' in '{name}'")
+            if named.group("amp"):
+                address = value.GetLoadAddress()
+                if address == lldb.LLDB_INVALID_ADDRESS:
+                    raise self._fail(text, value.GetError().GetCString() or "value has no address")
+                return int(address)
+            return self._value_address(text, value)
+        symbol = None if path else self.symbol_address(name)
+        if symbol is None:
+            raise self._fail(text, f"no variable or symbol '{name}' in the selected frame or the target")
+        return symbol  # a function, or data without debug info: gdb gives the address too
+
+    def _type(self, words: list[str]) -> lldb.SBType:
+        names = [" ".join(words)]
+        if words and words[0] in ("struct", "union"):
+            names.append(" ".join(words[1:]))
+        for name in names:
+            found = self.target.FindFirstType(name)
+            if found.IsValid():
+                return found
+        raise _NotReadOnly
+
+    def _read_memory(self, text: str, address: int, size: int) -> bytes:
+        try:
+            return self.read(address, size)
+        except UnreadableMemory as exc:
+            raise self._fail(text, str(exc)) from None
+
+    def _evaluate(self, text: str) -> int:
+        value = self._expression(text)
+        aggregate = value.GetType().GetCanonicalType().GetTypeClass() in _AGGREGATES
+        if aggregate and value.GetLoadAddress() == lldb.LLDB_INVALID_ADDRESS:
+            # A struct result is a copy in lldb's memory; ask for the original's address.
+            value = self._expression(f"&({text})", text)
+        return self._value_address(text, value) & _MASK64
+
+    def _expression(self, expression: str, shown: str | None = None) -> lldb.SBValue:
+        frame = self._frame()
+        options = lldb.SBExpressionOptions()
+        # No JIT means the IR interpreter only: it refuses function calls.
+        options.SetAllowJIT(False)
+        options.SetIgnoreBreakpoints(True)
+        options.SetTryAllThreads(False)
+        options.SetSuppressPersistentResult(True)
+        options.SetTimeoutInMicroSeconds(2_000_000)
+        if frame.IsValid():
+            value = frame.EvaluateExpression(expression, options)
+        else:
+            value = self.target.EvaluateExpression(expression, options)
+        if value is None or not value.IsValid():
+            raise self._fail(shown or expression, "no value")
+        if not value.GetError().Success():
+            raise self._fail(shown or expression, _expression_error(value.GetError().GetCString() or ""))
+        return value
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _expression_error(message: str) -> str:
+    """The line of lldb's multi-line diagnostic that says what went wrong."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [_DIAGNOSTIC_PREFIX.sub("", line) for line in lines if line.startswith("error:")]
+    reason = (errors or lines or ["unknown error"])[0]
+    if "Interpreter doesn't handle" in reason:
+        # lldb's wording ("without a running target") misleads: JIT is off on purpose.
+        reason = "needs code to run in the target (function calls are never made by pylife)"
+    return reason
+
+
+# -- sessions and the command ------------------------------------------------
+
+class _Entry:
+    def __init__(self, target: lldb.SBTarget) -> None:
+        self.target = target
+        self.session = Session(LldbTarget(target))
+        self.fingerprint: tuple[int, int, int] | None = None
+
+
+_entries: list[_Entry] = []
+
+
+def session_for(target: lldb.SBTarget) -> Session:
+    """One session per SBTarget, reset when its process or module list changes."""
+    entry = next((e for e in _entries if e.target == target), None)
+    if entry is None:
+        entry = _Entry(target)
+        _entries.append(entry)
+    process = target.GetProcess()
+    fingerprint = (
+        int(process.GetUniqueID()) if process.IsValid() else 0,
+        int(process.GetProcessID()) if process.IsValid() else 0,
+        int(target.GetNumModules()),
+    )
+    if fingerprint != entry.fingerprint:
+        entry.session.reset()
+        entry.fingerprint = fingerprint
+    return entry.session
+
+
+class PylifeCommand:
+    """`command script add -c` protocol: lldb makes one instance per registration."""
+
+    def __init__(self, debugger: lldb.SBDebugger, internal_dict: dict[str, object]) -> None:
+        del debugger, internal_dict
+
+    def get_short_help(self) -> str:
+        return f"pylife VERB ...: {DESCRIPTION}"
+
+    def get_long_help(self) -> str:
+        return help_text()
+
+    def __call__(self, debugger: lldb.SBDebugger, command: str, exe_ctx: lldb.SBExecutionContext,
+                 result: lldb.SBCommandReturnObject) -> None:
+        env.warn_missing_once(result.Print)
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:  # unbalanced quotes
+            result.SetError(f"pylife: {exc}")
+            return
+        target = exe_ctx.GetTarget() if exe_ctx is not None else None
+        if target is None or not target.IsValid():
+            target = debugger.GetSelectedTarget()
+        try:
+            if not target.IsValid():
+                raise CommandFailed("pylife: no target (load a program or a core first)")
+            output = execute(session_for(target), argv)
+        except CommandFailed as exc:
+            result.SetError(str(exc))
+            return
+        except Exception as exc:  # lldb would print a traceback: keep one line
+            result.SetError(f"pylife: internal error: {type(exc).__name__}: {exc}")
+            return
+        result.Print(output)
+        result.SetStatus(lldb.eReturnStatusSuccessFinishResult)
+
+
+def register(debugger: lldb.SBDebugger, class_path: str) -> None:
+    """Add the `pylife` command; ``class_path`` must resolve in lldb's session dict."""
+    returned = lldb.SBCommandReturnObject()
+    debugger.GetCommandInterpreter().HandleCommand(f"command script add -o -c {class_path} pylife", returned)
+    if not returned.Succeeded():
+        print(f"pylife: cannot register the command: {returned.GetError().strip()}")

@@ -1,0 +1,1 @@
+"""Refcount recording: watch events, histories, the JSONL log and balance analysis."""

@@ -1,0 +1,121 @@
+"""Balance analysis: pair increments with decrements by site, name leaks and over-decrefs.
+
+A *site* is the C function that wrote the count plus its callers up to the
+first frame outside the interpreter core (libpython or a static python
+executable): an incref done by PyIter_Next on behalf of an extension
+function is charged to that extension function; one done by the eval loop
+is charged to the Python line it was executing.
+
+What it can know: only the changes recorded while watching. References
+taken before the watch started (the initial count) have no site, so a site
+with more decrements than increments may be releasing one of those
+legitimately; the analysis ranks, it does not convict.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import events as ev
+from .events import History
+from .recorder import REFCOUNT_HELPERS
+
+_CORE_IMAGE = re.compile(r"^(libpython\d+\.\d+[a-z]*\.so.*|python\d+(\.\d+)?[a-z]*)$")
+
+
+def is_core_frame(frame: dict[str, Any]) -> bool:
+    module = frame.get("module")
+    return frame.get("kind") == "native" and bool(module) and bool(_CORE_IMAGE.match(os.path.basename(str(module))))
+
+
+@dataclass
+class Site:
+    function: str
+    file: str | None
+    line: int | None
+    callers: list[str]
+    python: str | None
+    increments: int = 0
+    decrements: int = 0
+    last_seq: int = 0
+    in_core: bool = False
+    is_python: bool = False
+    seqs: list[int] = field(default_factory=list)
+
+    @property
+    def unreleased(self) -> int:
+        return self.increments - self.decrements
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function, "callers": self.callers, "file": self.file, "line": self.line,
+                "python": self.python, "increments": self.increments, "decrements": self.decrements,
+                "unreleased": self.unreleased, "events": self.seqs}
+
+
+def site_of(stack: list[dict[str, Any]]) -> tuple[str, str | None, int | None, list[str], bool]:
+    """(function, file, line, chain from writer to site, site is inside the core).
+
+    The site frame is the first one outside the core: an extension's C
+    function, or the Python line the eval loop was running."""
+    chain: list[str] = []
+    frames = [f for f in stack if f.get("function") not in REFCOUNT_HELPERS]
+    for frame in frames:
+        chain.append(str(frame.get("function")))
+        if not is_core_frame(frame):
+            return str(frame.get("function")), frame.get("file"), frame.get("line"), chain, False
+    if frames:
+        first = frames[0]
+        return str(first.get("function")), first.get("file"), first.get("line"), chain[:1], True
+    return "?", None, None, [], True
+
+
+def analyze(history: History) -> dict[str, Any]:
+    sites: dict[tuple[str, str | None, int | None], Site] = {}
+    zero_site: Site | None = None
+    after_free = [e for e in history.events if e.kind in (ev.USE_AFTER_FREE, ev.DECREF_AFTER_FREE)]
+    for event in history.events:
+        if event.kind not in (ev.INCREF, ev.DECREF, ev.ZERO, ev.NEGATIVE, ev.DECREF_AFTER_FREE):
+            continue
+        function, file, line, chain, in_core = site_of(event.stack)
+        key = (function, file, line)
+        site = sites.get(key)
+        if site is None:
+            is_python = any(f.get("kind") == "python" and f.get("function") == function for f in event.stack[:len(chain) + 2])
+            site = sites[key] = Site(function, file, line, chain, event.python, in_core=in_core, is_python=is_python)
+        if event.delta > 0:
+            site.increments += event.delta
+        else:
+            site.decrements += -event.delta
+        site.last_seq = event.seq
+        site.seqs.append(event.seq)
+        if event.kind == ev.ZERO:
+            zero_site = site
+    notes = [
+        "Only changes recorded while watching are counted; references held before the watch "
+        f"started ({history.initial if history.initial is not None else '?'}) have no site.",
+    ]
+    leaks = sorted((s for s in sites.values() if s.unreleased > 0),
+                   key=lambda s: (s.in_core, s.is_python, -s.unreleased, -s.last_seq))
+    if leaks:
+        notes.append("A leak candidate is a site whose increments were never released by the same site; "
+                     "a reference handed to a container or returned to a caller looks the same.")
+    over: Site | None = None
+    if history.freed_at is not None:
+        negatives = sorted((s for s in sites.values() if s.unreleased < 0),
+                           key=lambda s: (s.in_core, s.is_python, -s.last_seq))
+        if after_free:
+            over = negatives[0] if negatives else zero_site
+            notes.append(f"The object was freed at event {history.freed_at} while references were still in use: "
+                         f"event {after_free[0].seq} ({after_free[0].kind}) touched it afterwards.")
+        else:
+            notes.append(f"The object was freed at event {history.freed_at}; no later use was recorded, "
+                         "so the free may be legitimate.")
+    elif not leaks:
+        notes.append("No site holds unreleased increments and the object was not freed while watched.")
+    return {"address": history.address, "type": history.type,
+            "leak_candidates": [s.to_json() for s in leaks],
+            "overdecref_candidate": over.to_json() if over else None,
+            "notes": notes}

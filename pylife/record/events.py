@@ -1,0 +1,61 @@
+"""Plain data for recorded refcount changes: captured at hit time, never debugger handles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Event kinds.
+INCREF = "incref"
+DECREF = "decref"
+ZERO = "zero"  # the decrement that took the count to 0: the object is being freed
+ALLOCATOR = "allocator"  # the allocator wrote into the freed block (free-list link, debug fill)
+REUSE = "reuse"  # the block now holds a new object: the history is closed
+USE_AFTER_FREE = "use-after-free"
+DECREF_AFTER_FREE = "decref-after-free"
+NEGATIVE = "negative"
+WRITE = "write"  # a write that is none of the above (e.g. Py_SET_REFCNT)
+ANOMALIES = frozenset({USE_AFTER_FREE, DECREF_AFTER_FREE, NEGATIVE})
+
+
+@dataclass
+class Event:
+    seq: int
+    tid: int | None
+    old: int
+    new: int
+    kind: str
+    writer: str | None  # innermost C function that wrote the count (inline refcount helpers skipped)
+    op: str | None  # bytecode instruction when the eval loop wrote it
+    python: str | None  # innermost Python frame, "function (file:line)"
+    stack: list[dict[str, Any]] = field(default_factory=list)  # merged frames as in `pylife bt --json`
+    message: str | None = None
+
+    @property
+    def delta(self) -> int:
+        return self.new - self.old
+
+    def to_json(self, address: int | None = None) -> dict[str, Any]:
+        data = asdict(self)
+        if address is not None:
+            data = {"address": address, **data}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(**{k: data.get(k) for k in ("seq", "tid", "old", "new", "kind", "writer", "op", "python", "message")},
+                   stack=list(data.get("stack") or []))
+
+
+@dataclass
+class History:
+    address: int
+    type: str
+    events: list[Event] = field(default_factory=list)
+    freed_at: int | None = None  # seq of the ZERO event
+    closed: str | None = None  # why recording ended, e.g. "memory reused by a new int object at event 9"
+    initial: int | None = None  # refcount when the watch was set
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "type": self.type, "initial": self.initial,
+                "events": [e.to_json() for e in self.events], "freed_at": self.freed_at, "closed": self.closed}

@@ -1,0 +1,279 @@
+"""The watch recorder: turns each hardware-watchpoint hit on ob_refcnt into an Event.
+
+Hot path (design.md §4): one 8-byte read for the new value, the writer's C
+frames up to ``depth``, and the Python stack walked from memory with code
+objects cached across hits. Everything is captured as plain data at once.
+The adapter calls :meth:`Recorder.on_hit` from its watchpoint callback and
+continues the inferior unless it returns True.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
+from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
+from ..cpython.objects import Objects
+from ..cpython.stack import merge
+from ..cpython.threads import match_os_threads, python_threads
+from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
+from ..target import Memory, NativeFrame, TargetKind
+from . import events as ev
+from .events import Event, History
+from .store import JsonlLog
+
+if TYPE_CHECKING:  # the session owns the recorder
+    from ..session import Session
+
+HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
+STOP_CHOICES = ("change", "zero", "free", "anomaly", "never")
+
+# Inline refcount helpers (Include/object.h, refcount.h): the writer is their caller.
+REFCOUNT_HELPERS = frozenset({
+    "Py_INCREF", "Py_DECREF", "_Py_INCREF", "_Py_DECREF", "Py_XINCREF", "Py_XDECREF", "_Py_XINCREF", "_Py_XDECREF",
+    "Py_NewRef", "Py_XNewRef", "_Py_NewRef", "_Py_XNewRef", "Py_SET_REFCNT", "_Py_SET_REFCNT", "Py_CLEAR",
+    "_Py_IncRef", "_Py_DecRef", "Py_IncRef", "Py_DecRef", "_Py_INCREF_STAT_INC", "_Py_DECREF_SPECIALIZED",
+    "_Py_DECREF_NO_DEALLOC", "Py_DECREF_MORTAL",
+})
+# Writers that set up a fresh object in a reused block (Objects/object.c).
+NEW_OBJECT_WRITERS = frozenset({
+    "_Py_NewReference", "_Py_NewReferenceNoTotal", "new_reference", "_PyObject_Init", "PyObject_Init",
+    "_PyObject_InitVar", "PyObject_InitVar", "PyObject_INIT", "PyObject_INIT_VAR",
+})
+# Allocator functions that write free-list links or fill bytes into freed blocks (Objects/obmalloc.c, glibc).
+ALLOCATOR_WRITERS = frozenset({
+    "pymalloc_free", "_PyObject_Free", "PyObject_Free", "_PyMem_DebugRawFree", "_PyMem_DebugFree", "insert_to_freepool",
+    "insert_to_usedpool", "free", "__libc_free", "_int_free", "tcache_put", "cfree", "memset", "__memset_avx2_unaligned_erms",
+    "__memset_evex_unaligned_erms", "__memset_avx512_unaligned_erms", "_PyObject_MiFree", "mi_free", "_mi_free_generic",
+    "pymalloc_alloc", "_PyObject_Malloc", "pymalloc_pool_extend", "allocate_from_new_pool",
+})
+
+
+@dataclass
+class WatchOptions:
+    stop_on: str = "anomaly"
+    max_events: int = 0  # 0: unbounded
+    depth: int = 16  # C frames captured per event
+
+
+@dataclass
+class Watch:
+    history: History
+    field_address: int
+    field_size: int
+    options: WatchOptions
+    handle: int | None = None
+    last: int = 0
+    phase: str = "alive"  # alive -> freed -> closed
+    block: int = 0  # start of the object's allocation (object - pre-header)
+    block_size: int = 0  # bytes of that allocation
+    stop_reason: str | None = field(default=None)
+
+
+class Recorder:
+    """Histories and live watches for one debugger session (kept across runs)."""
+
+    def __init__(self, log_path: str | None = None) -> None:
+        self.histories: dict[int, History] = {}
+        self.watches: dict[int, Watch] = {}
+        self.seq = 0
+        self.log = JsonlLog(log_path or default_log_path())
+        self._codes: CodeCache | None = None
+        self._tstates: dict[int, int] = {}  # OS tid -> tstate
+        self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
+        self.last_stop_message: str | None = None
+
+    # ---- commands ---------------------------------------------------------
+
+    def set_log(self, path: str) -> None:
+        if path != self.log.path:
+            self.log = JsonlLog(path)
+
+    def watch(self, session: Session, address: int, options: WatchOptions,
+              arm: Callable[[int, int, Callable[[], bool]], int]) -> tuple[Watch, list[str]]:
+        target = session.target
+        if target.kind is TargetKind.CORE:
+            raise NotLive("cannot watch on a core file: post-mortem has no future (pylife history --load reads a log)")
+        if address in self.watches:
+            raise UserError(f"{address:#x} is already watched")
+        if len(self.watches) >= HARDWARE_SLOTS:
+            used = ", ".join(f"{a:#x}" for a in self.watches)
+            raise UserError(f"all {HARDWARE_SLOTS} hardware watchpoint slots are in use ({used}); pylife unwatch one first")
+        mem = session.memory()
+        objects = session.objects(mem)
+        tp = objects.type_of(address)
+        refcnt, immortal = objects.refcount(address)
+        layout = objects.layout
+        warnings = []
+        if immortal:
+            warnings.append(f"{address:#x} is immortal: CPython never writes its refcount, so its history will stay empty")
+        # All 8 bytes: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0]) but
+        # Py_DECREF the whole Py_ssize_t, and the allocator's free-list link is 8 bytes.
+        size = 8
+        field_address = address + layout["PyObject.ob_refcnt"]
+        history = self.histories.get(address)
+        if history is None or history.closed:
+            history = History(address, tp.qualified, initial=refcnt)
+            self.histories[address] = history
+        preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
+        watch = Watch(history, field_address, size, options, last=refcnt, block=address - preheader,
+                      block_size=objects.size(address, tp))
+        self.log.watch(history)
+        watch.handle = arm(field_address, size, lambda: self.on_hit(session, watch))
+        self.watches[address] = watch
+        return watch, warnings
+
+    def unwatch(self, address: int) -> Watch:
+        watch = self.watches.pop(address, None)
+        if watch is None:
+            raise UserError(f"{address:#x} is not watched (see pylife watches)")
+        if watch.history.closed is None:
+            watch.history.closed = "unwatched by the user"
+            self.log.close(watch.history)
+        return watch
+
+    def clear(self) -> None:
+        self.histories = {a: h for a, h in self.histories.items() if a in self.watches}
+
+    def forget_process(self) -> None:
+        """The process exited or was restarted: close live histories, keep them."""
+        for watch in self.watches.values():
+            if watch.history.closed is None:
+                watch.history.closed = "the process exited"
+                self.log.close(watch.history)
+        self.watches.clear()
+        self._codes = None
+        self._tstates.clear()
+
+    # ---- hot path -------------------------------------------------------------
+
+    def on_hit(self, session: Session, watch: Watch) -> bool:
+        """Record one write to the watched count; True means stop at the prompt."""
+        try:
+            return self._on_hit(session, watch)
+        except PylifeError as exc:  # never let a bad read kill the debugger's callback
+            self.last_stop_message = f"pylife: watch {watch.history.address:#x}: {exc}"
+            return watch.options.stop_on != "never"
+
+    def _on_hit(self, session: Session, watch: Watch) -> bool:
+        target = session.target
+        raw = target.read(watch.field_address, 8)
+        new = struct.unpack("<q", raw)[0]
+        old = watch.last
+        if new == old or watch.phase == "closed":
+            return False
+        watch.last = new
+        mem = Memory(target)
+        runtime = session.runtime(mem)
+        objects = Objects(mem, runtime.layout)
+        tid = target.current_thread()
+        native = list(target.native_frames(tid, watch.options.depth)) if tid is not None else []
+        python = self._python_frames(session, mem, objects, tid)
+        writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
+        op = opcode_name(mem, objects, python[0]) if (python and writer == "_PyEval_EvalFrameDefault") else None
+        kind, message = self._classify(watch, objects, old, new, writer, native)
+        self.seq += 1
+        top = next((f for f in python if f.code is not None), None)
+        event = Event(self.seq, tid, old, new, kind, writer, op,
+                      f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
+                      [f.to_json() for f in merge(native, python)], message)
+        history = watch.history
+        history.events.append(event)
+        self.log.event(history, event)
+        if kind == ev.ZERO:
+            history.freed_at = event.seq
+            watch.phase = "freed"
+        elif kind == ev.REUSE:
+            history.closed = message
+            watch.phase = "closed"
+            self.log.close(history)
+            self.watches.pop(history.address, None)
+            if watch.handle is not None:
+                self.pending_removals.append(watch.handle)
+        return self._should_stop(watch, event)
+
+    def _python_frames(self, session: Session, mem: Memory, objects: Objects, tid: int | None) -> list[PyFrame]:
+        if tid is None:
+            return []
+        if self._codes is None or self._codes.objects.layout is not objects.layout:
+            self._codes = CodeCache(objects)
+        self._codes.objects = objects  # fresh memory view, same cached code objects
+        tstate = self._tstates.get(tid)
+        if tstate is None:
+            runtime = session.runtime(mem)
+            matched = match_os_threads(python_threads(mem, runtime), session.target.threads(), session.target.thread_pointer)
+            self._tstates = {t: p.tstate for t, p in matched.items()}
+            tstate = self._tstates.get(tid)
+            if tstate is None:
+                return []
+        try:
+            return list(walk(mem, objects, self._codes, first_frame(mem, objects, tstate)))
+        except UnreadableMemory:
+            return []
+
+    def _classify(self, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
+                  native: list[NativeFrame]) -> tuple[str, str | None]:
+        address = watch.history.address
+        if watch.phase == "alive":
+            if new < 0:
+                return ev.NEGATIVE, f"refcount of {address:#x} went negative ({old} -> {new}) in {writer}"
+            if new == 0:
+                return ev.ZERO, None
+            return (ev.INCREF if new > old else ev.DECREF), None
+        # The object was freed: who writes into its memory now?
+        functions = {f.function for f in native[:8]}
+        if writer in ALLOCATOR_WRITERS or functions & {"_PyMem_DebugRawFree", "pymalloc_free", "_PyObject_Free"}:
+            return ev.ALLOCATOR, None
+        state = BlockState.UNKNOWN
+        if watch.block_size <= SMALL_REQUEST_THRESHOLD:
+            state, _size = block_state(objects.mem, objects.layout, watch.block)
+        reused = state is BlockState.ALLOCATED or (state is BlockState.UNKNOWN and new == 1
+                                                   and bool(functions & NEW_OBJECT_WRITERS))
+        if reused:
+            return ev.REUSE, (f"memory reused by a new {self._new_occupant(objects, watch)} at event {self.seq + 1} "
+                              f"(written by {writer})")
+        if new == old - 1:
+            return ev.DECREF_AFTER_FREE, (f"decref of freed object {address:#x} ({watch.history.type}) in {writer}: "
+                                          f"it was freed at event {watch.history.freed_at}")
+        return ev.USE_AFTER_FREE, (f"use after free: {writer} wrote the refcount of freed object {address:#x} "
+                                   f"({watch.history.type}, freed at event {watch.history.freed_at}): {old:#x} -> {new:#x}")
+
+    @staticmethod
+    def _new_occupant(objects: Objects, watch: Watch) -> str:
+        """Name the object now living in the block: it may start at any pre-header offset."""
+        for offset in (0, 16, 32):
+            try:
+                return f"{objects.type_of(watch.block + offset).qualified} object"
+            except PylifeError:
+                continue
+        return "object"
+
+    def _should_stop(self, watch: Watch, event: Event) -> bool:
+        stop_on = watch.options.stop_on
+        reason: str | None = None
+        if stop_on == "never":
+            reason = None
+        elif event.kind in ev.ANOMALIES:
+            reason = event.message
+        elif stop_on == "change":
+            reason = f"refcount of {watch.history.address:#x}: {event.old} -> {event.new} ({event.kind}) in {event.writer}"
+        elif stop_on == "zero" and event.kind == ev.ZERO:
+            reason = f"refcount of {watch.history.address:#x} reached 0 in {event.writer}: it is being freed"
+        elif stop_on == "free" and event.kind == ev.ALLOCATOR and watch.phase == "freed":
+            reason = f"{watch.history.address:#x} was returned to the allocator by {event.writer}"
+        limit = watch.options.max_events
+        if reason is None and limit and len(watch.history.events) >= limit:
+            reason = f"--max-events {limit} reached for {watch.history.address:#x}"
+            watch.options.max_events = 0
+        self.last_stop_message = f"pylife: {reason}" if reason else None
+        return reason is not None
+
+
+def default_log_path() -> str:
+    directory = os.environ.get("PYLIFE_LOG_DIR") or os.path.join(tempfile.gettempdir(), "pylife")
+    return os.path.join(directory, f"history-{os.getpid()}.jsonl")

@@ -1,0 +1,69 @@
+"""The JSONL log: one line per event (flushed at once) plus header/close records.
+
+A crash of the inferior or of the debugger loses nothing already written.
+Record shapes (one JSON object per line):
+  {"record": "watch", "address", "type", "initial"}
+  {"record": "event", "address", ...Event fields}
+  {"record": "close", "address", "freed_at", "closed"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import UserError
+from .events import Event, History
+
+
+class JsonlLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is None:
+            Path(os.path.dirname(os.path.abspath(self.path))).mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open while recording
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def watch(self, history: History) -> None:
+        self.write({"record": "watch", "address": history.address, "type": history.type, "initial": history.initial})
+
+    def event(self, history: History, event: Event) -> None:
+        self.write({"record": "event", **event.to_json(history.address)})
+
+    def close(self, history: History) -> None:
+        self.write({"record": "close", "address": history.address, "freed_at": history.freed_at, "closed": history.closed})
+
+
+def load(path: str) -> list[History]:
+    """Histories from a JSONL log; a torn last line (crash mid-write) is ignored."""
+    histories: dict[int, History] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            kind = record["record"]
+            address = int(record["address"])
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines):
+                break
+            raise UserError(f"{path}:{number}: not a pylife history record") from None
+        if kind == "watch" or address not in histories:
+            histories.setdefault(address, History(address, str(record.get("type", "?")), initial=record.get("initial")))
+        history = histories[address]
+        if kind == "event":
+            history.events.append(Event.from_json(record))
+        elif kind == "close":
+            history.freed_at = record.get("freed_at")
+            history.closed = record.get("closed")
+    return list(histories.values())

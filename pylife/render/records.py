@@ -1,0 +1,90 @@
+"""Text rendering of watch/history reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .text import escape, key_value_table, table
+
+
+def watch(data: dict[str, Any], color: bool) -> str:
+    lines = [f"pylife: watching {data['address']:#x} ({escape(data['type'])}, refcount {data['refcnt']}); "
+             f"stop on {data['stop_on']}; hardware slots {data['slots_used']}/{data['slots_total']} used",
+             f"pylife: history log: {data['log']}"]
+    return "\n".join(lines)
+
+
+def unwatch(data: dict[str, Any], color: bool) -> str:
+    removed = ", ".join(f"{a:#x}" for a in data["removed"]) or "nothing"
+    return f"pylife: stopped watching {removed}; hardware slots {data['slots_used']}/{data['slots_total']} used"
+
+
+def watches(data: dict[str, Any], color: bool) -> str:
+    head = f"hardware slots: {data['slots_used']}/{data['slots_total']} used, {data['slots_total'] - data['slots_used']} free"
+    rows = [[f"{w['address']:#x}", w["type"], w["refcnt"], w["phase"], w["events"], w["stop_on"]] for w in data["watches"]]
+    body = table(["address", "type", "refcnt", "state", "events", "stop on"], rows) if rows else "nothing is watched"
+    return f"{head}\n{body}\nlog: {data['log']}"
+
+
+def _frame_line(number: int, frame: dict[str, Any]) -> str:
+    where = ""
+    if frame.get("file"):
+        where = f" at {escape(str(frame['file']))}" + (f":{frame['line']}" if frame.get("line") else "")
+    module = f" [{escape(str(frame['module']))}]" if frame.get("module") else ""
+    marker = "py" if frame["kind"] == "python" else "c "
+    return f"  #{number:<3} {marker} {escape(str(frame['function']))}{where}{module}"
+
+
+def history(data: dict[str, Any], color: bool) -> str:
+    if not data["histories"]:
+        return "pylife: no history recorded (pylife watch ADDR, then continue)"
+    out = []
+    for h in data["histories"]:
+        status = []
+        if h["freed_at"] is not None:
+            status.append(f"freed at event {h['freed_at']}")
+        if h["closed"]:
+            status.append(escape(h["closed"]))
+        out.append(f"{h['address']:#x} {escape(h['type'])}: {len(h['events'])} events"
+                   f" (initial refcount {h['initial']})" + (f"; {'; '.join(status)}" if status else ""))
+        rows = [[e["seq"], f"{e['new'] - e['old']:+d}" if abs(e["new"] - e["old"]) < 1 << 32 else "write",
+                 e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
+                 e["op"] or "", escape(e["python"] or "")] for e in h["events"]]
+        if rows:
+            out.append(table(["seq", "Δ", "refcnt", "kind", "writer", "op", "Python"], rows))
+    return "\n".join(out)
+
+
+def event(data: dict[str, Any], color: bool) -> str:
+    rows = [("object", f"{data['address']:#x} ({escape(data['type'])})"), ("event", f"{data['seq']} ({data['kind']})"),
+            ("refcount", f"{data['old']} -> {data['new']}"), ("thread", str(data["tid"])),
+            ("writer", escape(data["writer"] or "?")), ("op", data["op"] or "-"), ("Python", escape(data["python"] or "-"))]
+    if data.get("message"):
+        rows.append(("message", escape(data["message"])))
+    stack = [_frame_line(i, f) for i, f in enumerate(data["stack"])]
+    return key_value_table(rows) + "\nstack:\n" + "\n".join(stack)
+
+
+def balance(data: dict[str, Any], color: bool) -> str:
+    out = []
+    for a in data["analyses"]:
+        out.append(f"{a['address']:#x} {escape(a['type'])}: balance by site")
+        if a["leak_candidates"]:
+            out.append("leak candidates (increments never released by the same site), most suspicious first:")
+            rows = [[s["function"], " <- ".join(s["callers"]), f"{s['file'] or '?'}:{s['line'] or '?'}", s["increments"],
+                     s["decrements"], s["unreleased"]] for s in a["leak_candidates"]]
+            out.append(table(["site", "writer chain", "where", "+", "-", "unreleased"], rows))
+        if a["overdecref_candidate"]:
+            s = a["overdecref_candidate"]
+            out.append(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}) at "
+                       f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments")
+        out += [f"note: {escape(n)}" for n in a["notes"]]
+    return "\n".join(out) if out else "pylife: no history recorded"
+
+
+def message(data: dict[str, Any], color: bool) -> str:
+    return escape(data["message"])
+
+
+RENDERERS = {"watch": watch, "unwatch": unwatch, "watches": watches, "history": history, "event": event,
+             "balance": balance, "message": message}
