@@ -72,8 +72,11 @@ class Target(Protocol):
         """tid of the selected thread."""
         ...
 
-    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
-        """The thread's C frames, innermost first (inlined frames included)."""
+    def native_frames(self, tid: int, limit: int, until: frozenset[str] = frozenset()) -> Sequence[NativeFrame]:
+        """The thread's C frames, innermost first (inlined frames included).
+
+        With ``until``, unwinding stops after the first frame whose function is
+        in it; that frame carries ``sp`` so callers can reuse an older tail."""
         ...
 
     def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:

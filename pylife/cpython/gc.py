@@ -61,12 +61,20 @@ def gc_info(mem: Memory, runtime: Runtime, address: int, is_gc: bool) -> GcInfo:
         except UnreadableMemory:
             pass
     node = gc_next
+    # Brent's cycle detection: a corrupt list may loop without passing the
+    # object or a head; the tortoise jumps to the walker at powers of two.
+    tortoise, power, steps = gc_head, 1, 1
     for _ in range(MAX_GC_STEPS):
         generation = heads.get(node)
         if generation is not None:
             return GcInfo(True, generation, collecting)
         if node == gc_head:
             return GcInfo(True, None, collecting, "GC list loops back to the object without reaching a generation head")
+        if node == tortoise:
+            return GcInfo(True, None, collecting, f"GC list loops at {node:#x} without reaching a generation head")
+        if steps == power:
+            tortoise, power, steps = node, power * 2, 0
+        steps += 1
         try:
             node = mem.ptr(node) & _POINTER_MASK
         except UnreadableMemory as exc:

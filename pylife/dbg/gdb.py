@@ -22,6 +22,7 @@ class GdbTarget:
 
     def __init__(self, inferior: gdb.Inferior) -> None:
         self.inferior = inferior
+        self._symbols: dict[tuple[int, int], tuple[str | None, str | None, int | None, str | None]] = {}
 
     @property
     def kind(self) -> TargetKind:
@@ -88,32 +89,46 @@ class GdbTarget:
         thread = gdb.selected_thread()
         return (thread.ptid[1] or thread.ptid[0]) if thread is not None else None
 
-    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
+    def native_frames(self, tid: int, limit: int, until: frozenset[str] = frozenset()) -> Sequence[NativeFrame]:
+        selected = gdb.selected_thread()
+        if selected is not None and (selected.ptid[1] or selected.ptid[0]) == tid:
+            return self._unwind(limit, until)  # the hot path: a watch hit in this thread
         thread = self._thread(tid)
         if thread is None:
             return []
-        frames: list[NativeFrame] = []
         with _KeepSelection():
             thread.switch()
-            try:
-                frame: gdb.Frame | None = gdb.newest_frame()
-            except gdb.error:
-                return []
-            while frame is not None and len(frames) < limit:
-                pc = frame.pc()
+            return self._unwind(limit, until)
+
+    def _unwind(self, limit: int, until: frozenset[str]) -> list[NativeFrame]:
+        frames: list[NativeFrame] = []
+        try:
+            frame: gdb.Frame | None = gdb.newest_frame()
+        except gdb.error:
+            return frames
+        previous_pc, same_pc = -1, 0
+        while frame is not None and len(frames) < limit:
+            pc = frame.pc()
+            same_pc = same_pc + 1 if pc == previous_pc else 0
+            previous_pc = pc
+            # Symbolize once per (pc, inline level): inlined frames share their caller's pc.
+            key = (pc, same_pc)
+            symbol = self._symbols.get(key)
+            if symbol is None:
                 sal = frame.find_sal()
                 symtab = sal.symtab
-                frames.append(NativeFrame(
-                    pc=pc,
-                    function=frame.name(),
-                    file=symtab.filename if symtab is not None else None,
-                    line=sal.line or None,
-                    module=_module_of(pc),
-                ))
-                try:
-                    frame = frame.older()
-                except gdb.error:
-                    break
+                symbol = (frame.name(), symtab.filename if symtab is not None else None, sal.line or None, _module_of(pc))
+                self._symbols[key] = symbol
+            name, file, line, module = symbol
+            if name in until:
+                sp = int(frame.read_register("rsp")) & ((1 << 64) - 1)
+                frames.append(NativeFrame(pc, name, file, line, module, sp))
+                break
+            frames.append(NativeFrame(pc, name, file, line, module))
+            try:
+                frame = frame.older()
+            except gdb.error:
+                break
         return frames
 
     def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
@@ -202,11 +217,13 @@ def session_for(inferior: gdb.Inferior) -> Session:
 def _reset_all(_event: object = None) -> None:
     for session in _sessions.values():
         session.reset()
+        if isinstance(session.target, GdbTarget):
+            session.target._symbols.clear()  # libraries moved: pcs mean something else
 
 
 def _on_exit(_event: object = None) -> None:
+    _reset_all()
     for session in _sessions.values():
-        session.reset()
         session.recorder.forget_process()
 
 

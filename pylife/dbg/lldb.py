@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lldb  # type: ignore[import-not-found]
 
-from .. import env
+from .. import env, glibc
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
-from ..target import Module, NativeFrame, TargetKind, ThreadInfo
+from ..target import Memory, Module, NativeFrame, TargetKind, ThreadInfo
 
 _MASK64 = (1 << 64) - 1
 # Process plugins that read a post-mortem image rather than a live process.
@@ -52,6 +52,9 @@ class LldbTarget:
     def __init__(self, target: lldb.SBTarget) -> None:
         # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
         self.target = target
+        self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
+        self._symbols: dict[tuple[int, int], tuple[str | None, str | None, int | None, str | None]] = {}
+        self.hit_thread: int | None = None  # tid of the thread stopped by a watchpoint, during its callback
 
     @property
     def process(self) -> lldb.SBProcess:
@@ -132,40 +135,94 @@ class LldbTarget:
         process = self.process
         if not process.IsValid():
             return []
-        # On Linux lldb's thread ID is the LWP. Sorted like the gdb adapter's.
-        return sorted((ThreadInfo(int(t.GetThreadID()), t.GetName(), None) for t in process), key=lambda t: t.tid)
+        # On Linux lldb's thread ID is the LWP. A core holds no thread names: lldb
+        # gives its first thread the process name (NT_PRPSINFO), gdb none at all.
+        core = self.kind is TargetKind.CORE
+        threads = (ThreadInfo(int(t.GetThreadID()), None if core else t.GetName(), None) for t in process)
+        return sorted(threads, key=lambda t: t.tid)
 
     def thread_pointer(self, tid: int) -> int | None:
         # lldb-16 has no fs_base register on x86-64 Linux (added in lldb 17),
-        # live or in cores, and nothing else in the SB API yields pthread_self.
-        del tid
-        return None
+        # live or in cores: read glibc's thread list instead, once per stop.
+        process = self.process
+        if not process.IsValid():
+            return None
+        stop = (int(process.GetUniqueID()), int(process.GetStopID()))
+        if self._pthreads is None or self._pthreads[0] != stop:
+            self._pthreads = (stop, glibc.pthreads_by_tid(self, Memory(self)))
+        return self._pthreads[1].get(tid)
 
     def current_thread(self) -> int | None:
+        if self.hit_thread is not None:
+            return self.hit_thread  # inside a watchpoint callback the selection may lag
         thread = self.process.GetSelectedThread() if self.process.IsValid() else None
         return int(thread.GetThreadID()) if thread is not None and thread.IsValid() else None
 
-    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
-        thread = self.process.GetThreadByID(tid)
-        if not thread.IsValid():
+    def native_frames(self, tid: int, limit: int, until: frozenset[str] = frozenset()) -> Sequence[NativeFrame]:
+        thread = self.process.GetThreadByID(tid) if self.process.IsValid() else None
+        if thread is None or not thread.IsValid():
             return []
         frames: list[NativeFrame] = []
+        previous_pc, same_pc = -1, 0
         for index in range(max(0, limit)):
             # GetFrameAtIndex unwinds lazily; GetNumFrames would unwind everything.
             frame = thread.GetFrameAtIndex(index)
             if not frame.IsValid():
                 break
-            line = frame.GetLineEntry()
-            module = frame.GetModule()
-            frames.append(NativeFrame(
-                pc=int(frame.GetPC()),
-                function=frame.GetFunctionName(),
-                file=line.GetFileSpec().fullpath if line.IsValid() else None,
-                line=int(line.GetLine()) if line.IsValid() else None,
-                module=module.GetFileSpec().fullpath if module.IsValid() else None,
-                sp=int(frame.GetSP()),
-            ))
+            pc = int(frame.GetPC())
+            same_pc = same_pc + 1 if pc == previous_pc else 0
+            previous_pc = pc
+            # Symbolize once per (pc, inline level): inlined frames share their caller's pc.
+            key = (pc, same_pc)
+            symbol = self._symbols.get(key)
+            if symbol is None:
+                line = frame.GetLineEntry()
+                module = frame.GetModule()
+                symbol = (
+                    frame.GetFunctionName(),
+                    line.GetFileSpec().fullpath if line.IsValid() else None,
+                    int(line.GetLine()) or None if line.IsValid() else None,
+                    module.GetFileSpec().fullpath if module.IsValid() else None,
+                )
+                if len(self._symbols) > 65536:
+                    self._symbols.clear()
+                self._symbols[key] = symbol
+            name, file, line_number, module_path = symbol
+            if name in until:
+                frames.append(NativeFrame(pc, name, file, line_number, module_path, int(frame.GetSP())))
+                break
+            frames.append(NativeFrame(pc, name, file, line_number, module_path))
         return frames
+
+    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+        error = lldb.SBError()
+        watchpoint = self.target.WatchAddress(address, size, False, True, error)
+        if not error.Success() or not watchpoint.IsValid():
+            raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {error.GetCString() or 'refused'}")
+        handle = int(watchpoint.GetID())
+        # `-F func` callbacks stop at the prompt even when they return False; an
+        # inline body that returns False lets the process run on (design.md §3).
+        body = f"from {__name__} import on_watchpoint; return on_watchpoint(frame, wp)"
+        returned = lldb.SBCommandReturnObject()
+        interpreter = self.target.GetDebugger().GetCommandInterpreter()
+        interpreter.HandleCommand(f"watchpoint command add -s python -o '{body}' {handle}", returned)
+        if not returned.Succeeded():
+            self.target.DeleteWatchpoint(handle)
+            raise UserError(f"cannot attach pylife to watchpoint {handle}: {(returned.GetError() or '').strip()}")
+        _watch_hooks[(int(self.process.GetUniqueID()), handle)] = (self, on_hit)
+        return handle
+
+    def remove(self, handle: int) -> None:
+        _watch_hooks.pop((int(self.process.GetUniqueID()), handle), None)
+        self.target.DeleteWatchpoint(handle)
+
+    def process_changed(self) -> None:
+        """Another process (or none): drop its symbol cache and delete pylife's watchpoints."""
+        self._symbols.clear()
+        self._pthreads = None
+        for key in [k for k, (owner, _hook) in _watch_hooks.items() if owner is self]:
+            del _watch_hooks[key]
+            self.target.DeleteWatchpoint(key[1])
 
     def evaluate_address(self, expression: str) -> int:
         text = expression.strip()
@@ -329,31 +386,71 @@ def _expression_error(message: str) -> str:
 
 # -- sessions and the command ------------------------------------------------
 
+# (process unique id, watchpoint id) -> (target, recorder callback). Keyed by
+# process so that a watchpoint lldb re-arms in a relaunched process finds nothing.
+_watch_hooks: dict[tuple[int, int], tuple[LldbTarget, Callable[[], bool]]] = {}
+
+
+def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
+    """Body of every pylife watchpoint command: True stops at the prompt."""
+    thread = frame.GetThread()
+    hook = _watch_hooks.get((int(thread.GetProcess().GetUniqueID()), int(wp.GetID())))
+    if hook is None:
+        return False
+    target, on_hit = hook
+    target.hit_thread = int(thread.GetThreadID())
+    try:
+        stop = on_hit()
+    except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
+        print(f"pylife: watchpoint {wp.GetID()}: internal error: {type(exc).__name__}: {exc}")
+        return True
+    finally:
+        target.hit_thread = None
+    if stop:
+        entry = next((e for e in _entries if e.session.target is target), None)
+        message = entry.session.recorder.last_stop_message if entry is not None else None
+        if message:
+            print(message)
+    return bool(stop)
+
+
 class _Entry:
     def __init__(self, target: lldb.SBTarget) -> None:
         self.target = target
-        self.session = Session(LldbTarget(target))
-        self.fingerprint: tuple[int, int, int] | None = None
+        self.adapter = LldbTarget(target)
+        self.session = Session(self.adapter)
+        self.fingerprint: tuple[int, int, bool, int] | None = None
 
 
 _entries: list[_Entry] = []
 
 
 def session_for(target: lldb.SBTarget) -> Session:
-    """One session per SBTarget, reset when its process or module list changes."""
+    """One session per SBTarget, reset when its process or module list changes.
+
+    lldb has no Python hook for "process exited / relaunched" short of a
+    listener thread, so each command compares a fingerprint instead.
+    """
     entry = next((e for e in _entries if e.target == target), None)
     if entry is None:
         entry = _Entry(target)
         _entries.append(entry)
     process = target.GetProcess()
+    alive = process.IsValid() and process.GetState() not in (lldb.eStateExited, lldb.eStateDetached, lldb.eStateInvalid)
     fingerprint = (
         int(process.GetUniqueID()) if process.IsValid() else 0,
         int(process.GetProcessID()) if process.IsValid() else 0,
+        alive,
         int(target.GetNumModules()),
     )
-    if fingerprint != entry.fingerprint:
+    previous, entry.fingerprint = entry.fingerprint, fingerprint
+    if previous is not None and previous[:3] != fingerprint[:3]:
+        # Another process (or none): its watches are over, like gdb's exited event.
+        entry.session.recorder.forget_process()
+        entry.adapter.process_changed()
+    if previous != fingerprint:
         entry.session.reset()
-        entry.fingerprint = fingerprint
+    entry.session.apply_pending()  # watchpoints retired inside callbacks
     return entry.session
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Event kinds.
@@ -36,9 +36,11 @@ class Event:
         return self.new - self.old
 
     def to_json(self, address: int | None = None) -> dict[str, Any]:
-        data = asdict(self)
-        if address is not None:
-            data = {"address": address, **data}
+        # Hand-written (not dataclasses.asdict): this runs once per watch hit
+        # and asdict deep-copies the whole stack.
+        data: dict[str, Any] = {} if address is None else {"address": address}
+        data.update(seq=self.seq, tid=self.tid, old=self.old, new=self.new, kind=self.kind, writer=self.writer,
+                    op=self.op, python=self.python, stack=self.stack, message=self.message)
         return data
 
     @classmethod

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.objects import Objects
-from ..cpython.stack import merge
+from ..cpython.stack import EVAL_FUNCTIONS, merge
 from ..cpython.threads import match_os_threads, python_threads
 from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
-from ..target import Memory, NativeFrame, TargetKind
+from ..target import Memory, NativeFrame, Target, TargetKind
 from . import events as ev
 from .events import Event, History
 from .store import JsonlLog
@@ -85,6 +85,7 @@ class Recorder:
         self.log = JsonlLog(log_path or default_log_path())
         self._codes: CodeCache | None = None
         self._tstates: dict[int, int] = {}  # OS tid -> tstate
+        self._tails: dict[tuple[int, int, int], list[NativeFrame]] = {}  # eval activation -> older C frames
         self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
         self.last_stop_message: str | None = None
 
@@ -149,6 +150,7 @@ class Recorder:
         self.watches.clear()
         self._codes = None
         self._tstates.clear()
+        self._tails.clear()
 
     # ---- hot path -------------------------------------------------------------
 
@@ -172,7 +174,7 @@ class Recorder:
         runtime = session.runtime(mem)
         objects = Objects(mem, runtime.layout)
         tid = target.current_thread()
-        native = list(target.native_frames(tid, watch.options.depth)) if tid is not None else []
+        native = self._native_frames(target, tid, watch.options.depth) if tid is not None else []
         python = self._python_frames(session, mem, objects, tid)
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and writer == "_PyEval_EvalFrameDefault") else None
@@ -196,6 +198,26 @@ class Recorder:
             if watch.handle is not None:
                 self.pending_removals.append(watch.handle)
         return self._should_stop(watch, event)
+
+    def _native_frames(self, target: Target, tid: int, depth: int) -> list[NativeFrame]:
+        """The writer's frames up to its eval loop, then the older frames.
+
+        Frames older than an eval-loop activation do not change while it runs,
+        so they are reused from the previous hit when that activation (pc and
+        stack pointer) is the same: only the few inner frames are unwound.
+        """
+        inner = list(target.native_frames(tid, depth, EVAL_FUNCTIONS))
+        if not inner or inner[-1].function not in EVAL_FUNCTIONS or inner[-1].sp is None or len(inner) >= depth:
+            return inner
+        key = (tid, inner[-1].pc, inner[-1].sp)
+        tail = self._tails.get(key)
+        if tail is None:
+            full = list(target.native_frames(tid, depth))
+            tail = full[len(inner):]
+            if len(self._tails) > 256:
+                self._tails.clear()
+            self._tails[key] = tail
+        return (inner + tail)[:depth]
 
     def _python_frames(self, session: Session, mem: Memory, objects: Objects, tid: int | None) -> list[PyFrame]:
         if tid is None:

@@ -26,7 +26,7 @@ class JsonlLog:
     def write(self, record: dict[str, Any]) -> None:
         if self._file is None:
             Path(os.path.dirname(os.path.abspath(self.path))).mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open while recording
+            self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._file.flush()
 
