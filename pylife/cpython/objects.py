@@ -70,6 +70,7 @@ class Objects:
         self.mem = mem
         self.layout = layout
         self._types: dict[int, TypeInfo] = {}
+        self._resolving: set[int] = set()  # heap types whose qualified name is being read
 
     # ---- header and type -------------------------------------------------
 
@@ -133,18 +134,31 @@ class Objects:
             raw = self.mem.cstring(name_ptr, MAX_TYPE_NAME + 1)
         except UnreadableMemory:
             raise NotAnObject(f"not a PyObject: {what} has an unreadable tp_name") from None
-        if not raw or len(raw) > MAX_TYPE_NAME or any(b < 0x20 or b == 0x7F for b in raw):
+        try:  # tp_name is a C literal or ht_name's UTF-8: anything else is junk memory
+            name = raw.decode("utf-8") if raw and len(raw) <= MAX_TYPE_NAME else ""
+        except UnicodeDecodeError:
+            name = ""
+        if not name or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
             raise NotAnObject(f"not a PyObject: {what} has no plausible tp_name")
-        return raw.decode("utf-8", "replace")
+        return name
 
     def _heap_type_qualname(self, type_address: int) -> str | None:
         """module.qualname from ht_qualname and tp_dict['__module__'] (typeobject.c type_repr)."""
+        if type_address in self._resolving:
+            return None  # corrupt memory leading back to this type (e.g. its own instance as a tp_dict key)
+        self._resolving.add(type_address)
         try:
-            qualname = self.str_value(self.mem.ptr(type_address + self.layout["PyHeapTypeObject.ht_qualname"]), 200)[0]
-            module_ptr = self.dict_get_str(self.mem.ptr(type_address + self.layout["PyTypeObject.tp_dict"]), "__module__")
-            module = self.str_value(module_ptr, 200)[0] if module_ptr else None
+            qualname_ptr = self.mem.ptr(type_address + self.layout["PyHeapTypeObject.ht_qualname"])
+            if not self.is_kind(qualname_ptr, "str"):
+                return None
+            qualname = self.str_value(qualname_ptr, 200)[0]
+            tp_dict = self.mem.ptr(type_address + self.layout["PyTypeObject.tp_dict"])
+            module_ptr = self.dict_get_str(tp_dict, "__module__") if self.is_kind(tp_dict, "dict") else None
+            module = self.str_value(module_ptr, 200)[0] if module_ptr and self.is_kind(module_ptr, "str") else None
         except PylifeError:
             return None
+        finally:
+            self._resolving.discard(type_address)
         if module and module != "builtins":
             return f"{module}.{qualname}"
         return qualname

@@ -28,6 +28,8 @@ from ..target import Memory, Module, NativeFrame, TargetKind, ThreadInfo
 _MASK64 = (1 << 64) - 1
 # Process plugins that read a post-mortem image rather than a live process.
 _CORE_PLUGINS = ("elf-core", "mach-o-core", "minidump")
+# Process states whose memory is gone: reads go to the image files, as in gdb.
+_GONE = (lldb.eStateInvalid, lldb.eStateUnloaded, lldb.eStateDetached, lldb.eStateExited)
 # Symbols that do not designate the object itself: imports and PLT stubs.
 _SKIPPED_SYMBOLS = (lldb.eSymbolTypeInvalid, lldb.eSymbolTypeUndefined, lldb.eSymbolTypeTrampoline)
 _AGGREGATES = (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass,
@@ -69,23 +71,28 @@ class LldbTarget:
         if size == 0:
             return b""
         process = self.process
-        if not process.IsValid():
-            raise UnreadableMemory(address, size, "no process")
-        error = lldb.SBError()
-        try:
-            data = process.ReadMemory(address, size, error)
-        except (OverflowError, TypeError, MemoryError, SystemError) as exc:
-            raise UnreadableMemory(address, size, str(exc)) from None
-        if error.Success() and data is not None and len(data) == size:
-            return bytes(data)
-        if self.kind is TargetKind.CORE:
-            # Cores often omit read-only file-backed pages (.rodata, e.g. Py_Version);
-            # gdb reads those from the image files, SBTarget.ReadMemory does the same.
-            fallback = lldb.SBError()
-            data = self.target.ReadMemory(lldb.SBAddress(address, self.target), size, fallback)
-            if fallback.Success() and data is not None and len(data) == size:
+        alive = process.IsValid() and process.GetState() not in _GONE
+        reason = "no process"
+        if alive:
+            error = lldb.SBError()
+            try:
+                data = process.ReadMemory(address, size, error)
+            except (OverflowError, TypeError, MemoryError, SystemError) as exc:
+                raise UnreadableMemory(address, size, str(exc)) from None
+            if error.Success() and data is not None and len(data) == size:
                 return bytes(data)
-        raise UnreadableMemory(address, size, error.GetCString() or "short read")
+            reason = error.GetCString() or "short read"
+        if not alive or self.kind is TargetKind.CORE:
+            # Like gdb: with no process, or for the read-only file-backed pages a
+            # core leaves out (.rodata, e.g. Py_Version), read the image files.
+            error = lldb.SBError()
+            try:
+                data = self.target.ReadMemory(lldb.SBAddress(address, self.target), size, error)
+            except (OverflowError, TypeError, MemoryError, SystemError):
+                data = None
+            if error.Success() and data is not None and len(data) == size:
+                return bytes(data)
+        raise UnreadableMemory(address, size, reason)
 
     def symbol_address(self, name: str) -> int | None:
         # Module order is the dynamic linker's lookup order (executable first),
@@ -164,7 +171,8 @@ class LldbTarget:
             return []
         frames: list[NativeFrame] = []
         previous_pc, same_pc = -1, 0
-        for index in range(max(0, limit)):
+        first = _first_frame_as_gdb(thread)
+        for index in range(first, first + max(0, limit)):
             # GetFrameAtIndex unwinds lazily; GetNumFrames would unwind everything.
             frame = thread.GetFrameAtIndex(index)
             if not frame.IsValid():
@@ -181,7 +189,7 @@ class LldbTarget:
                 symbol = (
                     frame.GetFunctionName(),
                     line.GetFileSpec().fullpath if line.IsValid() else None,
-                    int(line.GetLine()) or None if line.IsValid() else None,
+                    (int(line.GetLine()) or None) if line.IsValid() else None,
                     module.GetFileSpec().fullpath if module.IsValid() else None,
                 )
                 if len(self._symbols) > 65536:
@@ -238,7 +246,8 @@ class LldbTarget:
         return self.process.GetSelectedThread().GetSelectedFrame()
 
     def _fail(self, text: str, reason: str) -> UserError:
-        return UserError(f"cannot evaluate '{text}': {reason.strip().splitlines()[0] if reason.strip() else 'unknown error'}")
+        lines = reason.strip().splitlines()
+        return UserError(f"cannot evaluate '{text}': {lines[0] if lines else 'unknown error'}")
 
     def _value_address(self, text: str, value: lldb.SBValue) -> int:
         """gdb's rule: an aggregate stands for its address, a scalar for its value."""
@@ -364,6 +373,29 @@ class LldbTarget:
         return value
 
 
+def _first_frame_as_gdb(thread: lldb.SBThread) -> int:
+    """Index of the innermost frame gdb would show after a watchpoint stop.
+
+    A watchpoint reports the pc after the store. When that pc is the entry of
+    an inlined call (say Py_SIZE), lldb shows the inlined callee as frame 0
+    although none of it ran; gdb hides such frames (skip_inline_frames), and
+    the writer is the caller. Same rule here, so both debuggers name the same writer.
+    """
+    if thread.GetStopReason() != lldb.eStopReasonWatchpoint:
+        return 0
+    index = 0
+    while True:
+        frame = thread.GetFrameAtIndex(index)
+        if not frame.IsValid() or not frame.IsInlined():
+            return index
+        block = frame.GetFrameBlock()
+        pc = frame.GetPCAddress()
+        before = lldb.SBAddress(pc.GetLoadAddress(thread.GetProcess().GetTarget()) - 1, thread.GetProcess().GetTarget())
+        if block.GetRangeIndexForBlockAddress(before) != lldb.UINT32_MAX:
+            return index  # pc - 1 is inside the inlined call: it has started
+        index += 1
+
+
 def _balanced(text: str) -> bool:
     depth = 0
     for char in text:
@@ -431,12 +463,14 @@ def session_for(target: lldb.SBTarget) -> Session:
     lldb has no Python hook for "process exited / relaunched" short of a
     listener thread, so each command compares a fingerprint instead.
     """
+    if not target.IsValid():
+        return Session(LldbTarget(target))  # nothing to remember without a target
     entry = next((e for e in _entries if e.target == target), None)
     if entry is None:
         entry = _Entry(target)
         _entries.append(entry)
     process = target.GetProcess()
-    alive = process.IsValid() and process.GetState() not in (lldb.eStateExited, lldb.eStateDetached, lldb.eStateInvalid)
+    alive = process.IsValid() and process.GetState() not in _GONE
     fingerprint = (
         int(process.GetUniqueID()) if process.IsValid() else 0,
         int(process.GetProcessID()) if process.IsValid() else 0,
@@ -474,12 +508,14 @@ class PylifeCommand:
         except ValueError as exc:  # unbalanced quotes
             result.SetError(f"pylife: {exc}")
             return
-        target = exe_ctx.GetTarget() if exe_ctx is not None else None
-        if target is None or not target.IsValid():
-            target = debugger.GetSelectedTarget()
+        # The selected target, like lldb's own commands: inside `script` or a
+        # `command script import`, exe_ctx stays frozen on the target that was
+        # selected when that command began, even after `target create/select`.
+        target = debugger.GetSelectedTarget()
+        if not target.IsValid() and exe_ctx is not None:
+            target = exe_ctx.GetTarget()
         try:
-            if not target.IsValid():
-                raise CommandFailed("pylife: no target (load a program or a core first)")
+            # Without a target, help still works and verbs fail as in gdb without a file.
             output = execute(session_for(target), argv)
         except CommandFailed as exc:
             result.SetError(str(exc))
