@@ -103,6 +103,10 @@ class Memory:
 
     PAGE = 4096
     MAX_CACHED_PAGES = 4096
+    # No decoder needs more in one read; larger sizes come from corrupt lengths
+    # times user budgets, and gdb 13 aborts ("virtual memory exhausted") when
+    # asked to read e.g. 512 GiB at once.
+    MAX_READ = 16 << 20
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -123,6 +127,8 @@ class Memory:
     def read(self, address: int, size: int) -> bytes:
         if size < 0 or address < 0 or address + size > 1 << 64:
             raise UnreadableMemory(address & ((1 << 64) - 1), max(size, 0), "bad range")
+        if size > self.MAX_READ:
+            raise UnreadableMemory(address, size, f"refusing to read more than {self.MAX_READ >> 20} MiB at once")
         if size == 0:
             return b""
         first = address - address % self.PAGE

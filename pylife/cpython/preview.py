@@ -12,6 +12,10 @@ from __future__ import annotations
 from ..errors import PylifeError
 from .objects import Budget, Objects, TypeInfo
 
+# Nesting is recursive (a few Python frames per level): a user's --depth must
+# not reach the host interpreter's recursion limit on a deep, acyclic chain.
+MAX_DEPTH = 64
+
 _BRACKETS = {"list": ("[", "]"), "tuple": ("(", ")"), "dict": ("{", "}"), "set": ("{", "}"), "frozenset": ("{", "}")}
 
 
@@ -100,7 +104,7 @@ class _Previewer:
         opening, closing = _BRACKETS[kind]
         if address in self.path:
             return opening + "..." + closing
-        if depth >= b.depth or b.used >= b.total:
+        if depth >= min(b.depth, MAX_DEPTH) or b.used >= b.total:
             return opening + "..." + closing
         self.path.add(address)
         try:

@@ -17,7 +17,7 @@ from pylife.cpython.frames import CodeInfo, line_for
 CASES = json.loads((Path(__file__).parent / "data" / "linetables.json").read_text())
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "%d.%d" % tuple(c["version"]))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "{}.{}".format(*c["version"]))
 def test_every_instruction_gets_cpythons_line(case: dict) -> None:
     key = tuple(case["version"])
     code = CodeInfo(0, "sample", "sample", "f.py", case["first_line"], bytes.fromhex(case["table"]), 0, 0)

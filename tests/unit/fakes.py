@@ -1,0 +1,210 @@
+"""A fake Target over a sparse memory image, for tests that need no debugger.
+
+Memory is a set of mapped regions (base -> bytearray). A read must be covered
+byte for byte by mapped regions (adjacent regions join); anything else raises
+``UnreadableMemory``, exactly as a debugger does for an unmapped page.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import re
+import struct
+from collections.abc import Callable, Sequence
+
+from pylife.errors import NotLive, UnreadableMemory, UserError
+from pylife.target import Module, NativeFrame, TargetKind, ThreadInfo
+
+PAGE = 4096
+ADDRESS_LIMIT = 1 << 64
+_INTEGER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
+
+
+class FakeTarget:
+    """Implements :class:`pylife.target.Target` over an in-memory image."""
+
+    debugger = "fake"
+
+    def __init__(self, kind: TargetKind = TargetKind.LIVE) -> None:
+        self.kind = kind
+        self.symbols: dict[str, int] = {}
+        self.module_list: list[Module] = []
+        self.thread_list: list[ThreadInfo] = []
+        self.selected_thread: int | None = None
+        self.frames: dict[int, list[NativeFrame]] = {}  # tid -> C frames, innermost first
+        self.watchpoints: dict[int, tuple[int, int, Callable[[], bool]]] = {}  # handle -> (address, size, on_hit)
+        self._next_handle = 1
+        self._bases: list[int] = []  # sorted region starts
+        self._regions: dict[int, bytearray] = {}
+        self._last: tuple[int, bytearray] | None = None  # the region found last (most accesses repeat it)
+        self.read_calls = 0
+        self.bytes_read = 0
+        self.largest_read = 0
+
+    def clone(self) -> FakeTarget:
+        """An independent copy of the image, symbols and modules."""
+        twin = copy.copy(self)
+        twin._bases = list(self._bases)
+        twin._regions = {base: bytearray(region) for base, region in self._regions.items()}
+        twin._last = None
+        twin.symbols = dict(self.symbols)
+        twin.module_list = list(self.module_list)
+        twin.thread_list = list(self.thread_list)
+        twin.frames = {tid: list(frames) for tid, frames in self.frames.items()}
+        twin.watchpoints = dict(self.watchpoints)
+        return twin
+
+    # ---- the image -----------------------------------------------------------
+
+    def map(self, base: int, size: int, fill: int = 0) -> None:
+        """Map ``size`` bytes at ``base`` (must not overlap an existing region)."""
+        if size <= 0 or base < 0 or base + size > ADDRESS_LIMIT:
+            raise ValueError(f"bad region {base:#x}+{size:#x}")
+        index = bisect.bisect_right(self._bases, base)
+        if index > 0:
+            previous = self._bases[index - 1]
+            if previous + len(self._regions[previous]) > base:
+                raise ValueError(f"region {base:#x} overlaps {previous:#x}")
+        if index < len(self._bases) and self._bases[index] < base + size:
+            raise ValueError(f"region {base:#x}+{size:#x} overlaps {self._bases[index]:#x}")
+        self._bases.insert(index, base)
+        self._regions[base] = bytearray([fill]) * size
+
+    def unmap(self, base: int) -> None:
+        self._last = None
+        del self._regions[base]
+        self._bases.remove(base)
+
+    def is_mapped(self, address: int) -> bool:
+        return self._locate(address) is not None
+
+    def _locate(self, address: int) -> tuple[int, bytearray] | None:
+        last = self._last
+        if last is not None and last[0] <= address < last[0] + len(last[1]):
+            return last
+        index = bisect.bisect_right(self._bases, address) - 1
+        if index < 0:
+            return None
+        base = self._bases[index]
+        region = self._regions[base]
+        if address < base + len(region):
+            self._last = (base, region)
+            return self._last
+        return None
+
+    def write(self, address: int, data: bytes) -> None:
+        """Write into mapped memory (a test bug, not target behaviour, if unmapped)."""
+        found = self._locate(address)
+        if found is not None and address + len(data) <= found[0] + len(found[1]):
+            start = address - found[0]
+            found[1][start : start + len(data)] = data
+            return
+        pos = 0
+        while pos < len(data):
+            found = self._locate(address + pos)
+            if found is None:
+                raise ValueError(f"write to unmapped {address + pos:#x}")
+            base, region = found
+            start = address + pos - base
+            step = min(len(data) - pos, len(region) - start)
+            region[start : start + step] = data[pos : pos + step]
+            pos += step
+
+    def write_u8(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<B", value & 0xFF))
+
+    def write_u16(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<H", value & 0xFFFF))
+
+    def write_u32(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def write_i32(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<i", value))
+
+    def write_u64(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<Q", value & (ADDRESS_LIMIT - 1)))
+
+    def write_i64(self, address: int, value: int) -> None:
+        self.write(address, struct.pack("<q", value))
+
+    def write_f64(self, address: int, value: float) -> None:
+        self.write(address, struct.pack("<d", value))
+
+    def peek_u64(self, address: int) -> int:
+        return int(struct.unpack("<Q", self.read(address, 8))[0])
+
+    # ---- the Target protocol ---------------------------------------------------
+
+    def read(self, address: int, size: int) -> bytes:
+        self.read_calls += 1
+        if size < 0 or address < 0 or address + size > ADDRESS_LIMIT:
+            raise UnreadableMemory(address % ADDRESS_LIMIT, max(size, 0), "bad range")
+        self.largest_read = max(self.largest_read, size)
+        found = self._locate(address)
+        if found is not None and address + size <= found[0] + len(found[1]):
+            self.bytes_read += size
+            start = address - found[0]
+            return bytes(found[1][start : start + size])
+        out = bytearray()
+        pos = address
+        end = address + size
+        while pos < end:
+            found = self._locate(pos)
+            if found is None:
+                raise UnreadableMemory(address, size, f"{pos:#x} is not mapped")
+            base, region = found
+            start = pos - base
+            step = min(end - pos, len(region) - start)
+            out += region[start : start + step]
+            pos += step
+        self.bytes_read += size
+        return bytes(out)
+
+    def symbol_address(self, name: str) -> int | None:
+        return self.symbols.get(name)
+
+    def modules(self) -> Sequence[Module]:
+        return list(self.module_list)
+
+    def threads(self) -> Sequence[ThreadInfo]:
+        return list(self.thread_list)
+
+    def thread_pointer(self, tid: int) -> int | None:
+        for thread in self.thread_list:
+            if thread.tid == tid:
+                return thread.fs_base
+        return None
+
+    def current_thread(self) -> int | None:
+        if self.selected_thread is not None:
+            return self.selected_thread
+        return self.thread_list[0].tid if self.thread_list else None
+
+    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
+        return list(self.frames.get(tid, []))[: max(0, limit)]
+
+    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+        if self.kind is not TargetKind.LIVE:
+            raise NotLive("watchpoints need a running process, not a core file")
+        handle = self._next_handle
+        self._next_handle += 1
+        self.watchpoints[handle] = (address, size, on_hit)
+        return handle
+
+    def remove(self, handle: int) -> None:
+        self.watchpoints.pop(handle, None)
+
+    def fire(self, handle: int) -> bool:
+        """Simulate a hit of watchpoint ``handle``: returns what on_hit asked (True = stop)."""
+        return self.watchpoints[handle][2]()
+
+    def evaluate_address(self, expression: str) -> int:
+        text = expression.strip()
+        if _INTEGER.match(text):
+            return int(text, 0)
+        name = text[1:] if text.startswith("&") else text
+        if name in self.symbols:
+            return self.symbols[name]
+        raise UserError(f"cannot evaluate '{expression}': no symbol \"{name}\" in the fake target")

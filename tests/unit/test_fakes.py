@@ -1,0 +1,71 @@
+"""The fake Target itself, and pylife's Memory reading through it."""
+
+from __future__ import annotations
+
+import pytest
+
+from pylife.errors import UnreadableMemory, UserError
+from pylife.target import Memory, TargetKind
+
+from .fakes import PAGE, FakeTarget
+
+
+@pytest.fixture
+def target() -> FakeTarget:
+    t = FakeTarget()
+    t.map(0x10000, PAGE)
+    t.map(0x10000 + PAGE, PAGE)  # adjacent: reads may cross
+    t.map(0x20000, 100)  # not page-sized
+    t.write(0x10000 + PAGE - 4, b"abcdefgh")
+    t.write(0x20000, b"hello\0world")
+    return t
+
+
+def test_reads(target: FakeTarget) -> None:
+    assert target.read(0x10000 + PAGE - 4, 8) == b"abcdefgh"
+    assert target.read(0x20000, 0) == b""
+    for address, size in [(0x0, 1), (0x20000 + 99, 2), (0x10000 + 2 * PAGE - 1, 2), (0xFFFF, 2),
+                          ((1 << 64) - 1, 2), (-1, 1)]:
+        with pytest.raises(UnreadableMemory):
+            target.read(address, size)
+
+
+def test_map_rejects_overlaps(target: FakeTarget) -> None:
+    with pytest.raises(ValueError):
+        target.map(0x10000 + 10, 10)
+    with pytest.raises(ValueError):
+        target.map(0x1FFF0, 0x20)
+    with pytest.raises(ValueError):
+        target.write(0x30000, b"x")
+
+
+def test_memory_over_partial_pages(target: FakeTarget) -> None:
+    mem = Memory(target)
+    assert mem.read(0x20000, 5) == b"hello"  # page not fully mapped: falls back to exact reads
+    assert mem.cstring(0x20000) == b"hello"
+    assert mem.cstring(0x20006) == b"world"  # runs into the unmapped rest of the page
+    assert mem.read(0x10000 + PAGE - 4, 8) == b"abcdefgh"
+    with pytest.raises(UnreadableMemory):
+        mem.u64(0x20000 + 96)
+    with pytest.raises(UnreadableMemory):
+        mem.read((1 << 64) - 4, 8)
+
+
+def test_symbols_and_expressions(target: FakeTarget) -> None:
+    target.symbols["_PyRuntime"] = 0x20000
+    assert target.symbol_address("_PyRuntime") == 0x20000 and target.symbol_address("nope") is None
+    assert target.evaluate_address("0x10") == 16 and target.evaluate_address("42") == 42
+    assert target.evaluate_address("_PyRuntime") == 0x20000 == target.evaluate_address("&_PyRuntime")
+    with pytest.raises(UserError):
+        target.evaluate_address("$rdi + 8")
+
+
+def test_watchpoints_live_only() -> None:
+    live = FakeTarget()
+    handle = live.watch_write(0x1000, 8, lambda: False)
+    assert live.fire(handle) is False
+    live.remove(handle)
+    assert live.watchpoints == {}
+    core = FakeTarget(TargetKind.CORE)
+    with pytest.raises(Exception, match="core"):
+        core.watch_write(0x1000, 8, lambda: True)

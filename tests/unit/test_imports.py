@@ -1,0 +1,45 @@
+"""The core never imports a debugger module: only pylife/dbg/ may import gdb or lldb."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pylife
+
+DEBUGGER_MODULES = {"gdb", "lldb", "_gdb", "_lldb"}
+ROOT = Path(pylife.__file__).resolve().parent
+
+
+def _debugger_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if called in ("__import__", "import_module") and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names = [first.value]
+        found += [f"{path.relative_to(ROOT.parent)}:{node.lineno} {name}"  # type: ignore[attr-defined]
+                  for name in names if name.split(".")[0] in DEBUGGER_MODULES]
+    return found
+
+
+def test_core_modules_do_not_import_debuggers() -> None:
+    core = [p for p in sorted(ROOT.rglob("*.py")) if "dbg" not in p.relative_to(ROOT).parts]
+    assert len(core) >= 15, core
+    offenders = [hit for path in core for hit in _debugger_imports(path)]
+    assert offenders == []
+
+
+def test_the_scan_sees_adapter_imports() -> None:
+    """Guard the guard: the adapters do import their debugger, and the scan finds it."""
+    gdb_adapter = ROOT / "dbg" / "gdb.py"
+    assert any(hit.endswith(" gdb") for hit in _debugger_imports(gdb_adapter))
