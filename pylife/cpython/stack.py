@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..target import NativeFrame
 from .frames import PyFrame
@@ -43,8 +44,13 @@ def python_frame(frame: PyFrame) -> StackFrame:
     return StackFrame("python", frame.function, code.filename if code else None, frame.line, None, frame.address)
 
 
+@lru_cache(maxsize=4096)
+def _basename(path: str) -> str:
+    return os.path.basename(path)
+
+
 def native_frame(frame: NativeFrame, note: str | None = None) -> StackFrame:
-    module = os.path.basename(frame.module) if frame.module else None
+    module = _basename(frame.module) if frame.module else None
     return StackFrame("native", frame.function or f"{frame.pc:#x}", frame.file, frame.line, module, frame.pc, note)
 
 

@@ -9,6 +9,7 @@ continues the inferior unless it returns True.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import tempfile
@@ -86,6 +87,7 @@ class Recorder:
         self._codes: CodeCache | None = None
         self._tstates: dict[int, int] = {}  # OS tid -> tstate
         self._tails: dict[tuple[int, int, int], list[NativeFrame]] = {}  # eval activation -> older C frames
+        self._frame_json: dict[tuple[object, ...], tuple[dict[str, object], str]] = {}
         self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
         self.last_stop_message: str | None = None
 
@@ -161,6 +163,10 @@ class Recorder:
         except PylifeError as exc:  # never let a bad read kill the debugger's callback
             self.last_stop_message = f"pylife: watch {watch.history.address:#x}: {exc}"
             return watch.options.stop_on != "never"
+        except Exception as exc:  # a bug in pylife: stop and say so, never a traceback in the debugger
+            self.last_stop_message = f"pylife: internal error while recording {watch.history.address:#x}: " \
+                                     f"{type(exc).__name__}: {exc}"
+            return True
 
     def _on_hit(self, session: Session, watch: Watch) -> bool:
         target = session.target
@@ -181,12 +187,13 @@ class Recorder:
         kind, message = self._classify(watch, objects, old, new, writer, native)
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
+        stack, stack_text = self._stack_json(native, python)
         event = Event(self.seq, tid, old, new, kind, writer, op,
                       f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
-                      [f.to_json() for f in merge(native, python)], message)
+                      stack, message)
         history = watch.history
         history.events.append(event)
-        self.log.event(history, event)
+        self.log.event(history, event, stack_text)
         if kind == ev.ZERO:
             history.freed_at = event.seq
             watch.phase = "freed"
@@ -198,6 +205,24 @@ class Recorder:
             if watch.handle is not None:
                 self.pending_removals.append(watch.handle)
         return self._should_stop(watch, event)
+
+    def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:
+        """The merged stack as JSON dicts and as JSON text, each frame converted
+        once: the same C frames and Python lines recur at almost every hit."""
+        cache = self._frame_json
+        if len(cache) > 50_000:
+            cache.clear()
+        result = []
+        texts = []
+        for frame in merge(native, python):
+            key = (frame.kind, frame.address, frame.function, frame.line, frame.file)
+            entry = cache.get(key)
+            if entry is None:
+                data = frame.to_json()
+                entry = cache[key] = (data, json.dumps(data, separators=(",", ":")))
+            result.append(entry[0])
+            texts.append(entry[1])
+        return result, "[" + ",".join(texts) + "]"
 
     def _native_frames(self, target: Target, tid: int, depth: int) -> list[NativeFrame]:
         """The writer's frames up to its eval loop, then the older frames.

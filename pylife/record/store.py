@@ -24,17 +24,27 @@ class JsonlLog:
         self._file: IO[str] | None = None
 
     def write(self, record: dict[str, Any]) -> None:
+        self._write_line(json.dumps(record, separators=(",", ":")))
+
+    def _write_line(self, line: str) -> None:
         if self._file is None:
             Path(os.path.dirname(os.path.abspath(self.path))).mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file = open(self.path, "a", encoding="utf-8")  # kept open while recording
+        self._file.write(line + "\n")
         self._file.flush()
 
     def watch(self, history: History) -> None:
         self.write({"record": "watch", "address": history.address, "type": history.type, "initial": history.initial})
 
-    def event(self, history: History, event: Event) -> None:
-        self.write({"record": "event", **event.to_json(history.address)})
+    def event(self, history: History, event: Event, stack_text: str | None = None) -> None:
+        """One event line; ``stack_text`` is the stack already encoded (hot path)."""
+        if stack_text is None:
+            self.write({"record": "event", **event.to_json(history.address)})
+            return
+        head = {"record": "event", **event.to_json(history.address)}
+        del head["stack"]
+        text = json.dumps(head, separators=(",", ":"))
+        self._write_line(text[:-1] + ',"stack":' + stack_text + "}")
 
     def close(self, history: History) -> None:
         self.write({"record": "close", "address": history.address, "freed_at": history.freed_at, "closed": history.closed})
