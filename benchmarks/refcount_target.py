@@ -24,7 +24,7 @@ def main() -> None:
     os.kill(os.getpid(), signal.SIGTRAP)
     start = time.perf_counter()
     for _ in range(iterations):
-        alias = obj  # noqa: F841 - the incref/decref is the point
+        alias = obj  # the incref/decref is the point
         del alias
         holder.append(obj)
         holder.pop()
