@@ -17,6 +17,10 @@ from ..target import NativeFrame
 from .frames import PyFrame
 
 EVAL_FUNCTIONS = frozenset({"_PyEval_EvalFrameDefault"})
+# The inline wrapper that calls the eval loop (pycore_ceval.h _PyEval_EvalFrame,
+# 3.9+). Its caller-side frame marks an activation whose callee frame an
+# unwinder lost (seen with lldb-16 on 3.9: list_vectorcall's caller skipped).
+EVAL_WRAPPERS = frozenset({"_PyEval_EvalFrame"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,13 @@ def merge(native: Sequence[NativeFrame], python: Sequence[PyFrame], mode: str = 
         groups.setdefault(frame.activation, []).append(frame)
     result: list[StackFrame] = []
     activation = 0
+    previous_was_eval = False
     for frame in native:
+        lost_eval = frame.function in EVAL_WRAPPERS and not previous_was_eval
+        previous_was_eval = is_eval_frame(frame)
+        if lost_eval and mode != "native":
+            result.extend(python_frame(f) for f in groups.pop(activation, []))
+            activation += 1
         if not is_eval_frame(frame):
             result.append(native_frame(frame))
             continue

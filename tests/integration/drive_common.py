@@ -22,13 +22,27 @@ Executor = Callable[[str], "tuple[str, str | None]"]
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+def load_truth(text: str) -> dict[str, Any]:
+    """A truth file: one JSON object, or JSON lines merged in order (scenario logs)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+        for line in text.splitlines():
+            if line.strip():
+                data.update(json.loads(line))
+    return data if isinstance(data, dict) else {}
+
+
 def _addresses(truth_path: str | None) -> dict[str, str]:
     if not truth_path or not os.path.exists(truth_path):
         return {}
     with open(truth_path) as handle:
-        truth = json.load(handle)
-    addresses = {name: hex(obj["address"]) for name, obj in truth["objects"].items()}
-    addresses["bytes_payload"] = hex(truth["bytes_payload"])
+        truth = load_truth(handle.read())
+    addresses = {name: hex(obj["address"]) for name, obj in truth.get("objects", {}).items()}
+    for name in ("bytes_payload", "victim"):  # objects fixture; buggy scenarios
+        if isinstance(truth.get(name), int):
+            addresses[name] = hex(truth[name])
     return addresses
 
 

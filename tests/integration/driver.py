@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .drive_common import load_truth
 from .environment import DEBUGGER_PROGRAMS, GDB_ENTRY, LLDB_ENTRY
 
 HERE = Path(__file__).resolve().parent
@@ -107,7 +108,7 @@ class Session:
         return cls(
             data["debugger"], data["mode"], data["argv"], data["returncode"], data["transcript"],
             {r["label"]: Record(**r) for r in data["records"]},
-            truth=json.loads(truth_path.read_text()) if truth_path and truth_path.exists() else None,
+            truth=load_truth(truth_path.read_text()) if truth_path and truth_path.exists() else None,
             truth_path=truth_path,
             core=Path(data["core"]) if data["core"] else None,
             minidump=Path(data["minidump"]) if data["minidump"] else None,
@@ -182,8 +183,12 @@ def run_session(
     commands: list[tuple[str, str]],
     program: list[str] | None = None,
     truth: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Session:
-    """Start one debugger, run ``commands`` at the stop, collect the records."""
+    """Start one debugger, run ``commands`` at the stop, collect the records.
+
+    ``env`` adds variables for the debugger and the program it launches (after
+    the harness removed the caller's PYTHON* variables)."""
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / f"{debugger}-{mode}-spec.json"
     results_path = workdir / f"{debugger}-{mode}-results.json"
@@ -192,7 +197,7 @@ def run_session(
     argv = debugger_argv(debugger, setup, program)
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        cwd=workdir, env=_environment(spec_path), start_new_session=True,
+        cwd=workdir, env={**_environment(spec_path), **(env or {})}, start_new_session=True,
     )
     try:
         raw, _ = process.communicate(timeout=SESSION_TIMEOUT)
@@ -206,5 +211,5 @@ def run_session(
     if results_path.exists():
         for item in json.loads(results_path.read_text()):
             records[item["label"]] = Record(item["label"], item["command"], item["output"], item["error"])
-    truth_data = json.loads(truth.read_text()) if truth and truth.exists() else None
+    truth_data = load_truth(truth.read_text()) if truth and truth.exists() else None
     return Session(debugger, mode, argv, process.returncode, transcript, records, truth_data, truth)

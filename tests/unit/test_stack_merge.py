@@ -54,3 +54,14 @@ def test_unreadable_python_frame_is_marked() -> None:
     merged = merge([], [py("f", 0), broken])
     assert merged[-1].function == "<unreadable frame at 0xbad: cannot read>"
     assert merged[-1].to_json()["kind"] == "python"
+
+
+def test_activation_whose_eval_frame_the_unwinder_lost_is_placed_at_its_wrapper() -> None:
+    # lldb-16 on 3.9 skipped __eq__'s _PyEval_EvalFrameDefault; its caller-side
+    # inline wrapper _PyEval_EvalFrame still marks where the activation was.
+    c_stack = [native("os_kill"), native(EVAL), native("_PyEval_EvalFrame"), native("map_next"),
+               native("_PyEval_EvalFrame"), native("slot_tp_richcompare"), native(EVAL), native("_PyEval_EvalFrame")]
+    py_stack = [py("stop_here", 0), py("__eq__", 1), py("gen", 2)]
+    assert names(merge(c_stack, py_stack)) == [
+        "n:os_kill", "p:stop_here", "n:_PyEval_EvalFrame", "n:map_next", "p:__eq__", "n:_PyEval_EvalFrame",
+        "n:slot_tp_richcompare", "p:gen", "n:_PyEval_EvalFrame"]
