@@ -9,6 +9,7 @@ Nothing here depends on reading the eval loop's (optimized-out) locals.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,14 @@ def python_frame(frame: PyFrame) -> StackFrame:
 @lru_cache(maxsize=4096)
 def _basename(path: str) -> str:
     return os.path.basename(path)
+
+
+_CORE_IMAGE = re.compile(r"^(libpython\d+\.\d+[a-z]*\.so.*|python\d+(\.\d+)?[a-z]*)$")
+
+
+def is_core_image(module: str | None) -> bool:
+    """The interpreter core: libpythonX.Y.so, or a python executable it is linked into."""
+    return bool(module) and bool(_CORE_IMAGE.match(_basename(str(module))))
 
 
 def native_frame(frame: NativeFrame, note: str | None = None) -> StackFrame:

@@ -162,7 +162,8 @@ class _RefcountWatchpoint(gdb.Breakpoint):
     """A write watchpoint whose stop() records the hit and usually continues."""
 
     def __init__(self, spec: str, on_hit: Callable[[], bool]) -> None:
-        super().__init__(spec, gdb.BP_WATCHPOINT, gdb.WP_WRITE)
+        # internal: no "Hardware watchpoint N" chatter (--json prints one line); `pylife watches` lists them.
+        super().__init__(spec, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=True)
         self.silent = True
         self._on_hit = on_hit
 

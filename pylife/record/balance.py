@@ -14,21 +14,17 @@ legitimately; the analysis ranks, it does not convict.
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cpython.stack import is_core_image
 from . import events as ev
 from .events import History
 from .recorder import REFCOUNT_HELPERS
 
-_CORE_IMAGE = re.compile(r"^(libpython\d+\.\d+[a-z]*\.so.*|python\d+(\.\d+)?[a-z]*)$")
-
 
 def is_core_frame(frame: dict[str, Any]) -> bool:
-    module = frame.get("module")
-    return frame.get("kind") == "native" and bool(module) and bool(_CORE_IMAGE.match(os.path.basename(str(module))))
+    return frame.get("kind") == "native" and is_core_image(frame.get("module"))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.objects import Objects
-from ..cpython.stack import EVAL_FUNCTIONS, merge
+from ..cpython.stack import EVAL_FUNCTIONS, is_core_image, merge
 from ..cpython.threads import match_os_threads, python_threads
 from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
 from ..target import Memory, NativeFrame, Target, TargetKind
@@ -183,7 +183,7 @@ class Recorder:
         native = self._native_frames(target, tid, watch.options.depth) if tid is not None else []
         python = self._python_frames(session, mem, objects, tid)
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
-        op = opcode_name(mem, objects, python[0]) if (python and writer == "_PyEval_EvalFrameDefault") else None
+        op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
         kind, message = self._classify(watch, objects, old, new, writer, native)
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
@@ -319,6 +319,19 @@ class Recorder:
             watch.options.max_events = 0
         self.last_stop_message = f"pylife: {reason}" if reason else None
         return reason is not None
+
+
+def _written_by_interpreter(native: list[NativeFrame]) -> bool:
+    """The write was made by the interpreter executing an instruction: every
+    frame up to the first eval-loop frame is in the core (Py_INCREF inlined
+    into the loop, call_function on <= 3.10, list_subscript for BINARY_SUBSCR),
+    not an extension's function called by the instruction."""
+    for frame in native:
+        if frame.function in EVAL_FUNCTIONS:
+            return True
+        if not is_core_image(frame.module):
+            return False
+    return False
 
 
 def default_log_path() -> str:

@@ -29,6 +29,7 @@ COMMANDS = [
     ("text", "pylife bt --all"),
     ("text_no_source", "pylife bt --no-source"),
     ("bad_limit", "pylife bt --limit -1"),
+    ("watch", "pylife watch {victim}"),  # live: a watch is set; core: refused
 ]
 
 
@@ -151,3 +152,13 @@ def test_modes_and_limits(bt_root: Path, debugger: str, minor: str, mode: str) -
     bad = session.record("bad_limit")
     assert bad.error and "--limit" in bad.error and "\n" not in bad.error.strip()
     assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
+
+
+@pytest.mark.parametrize(SESSION_ARGS, sessions())
+def test_watch_is_refused_on_a_core(bt_root: Path, debugger: str, minor: str, mode: str) -> None:
+    session = _make(debugger, minor, mode, bt_root)
+    record = session.record("watch")
+    if mode == "core":
+        assert record.error and "core" in record.error and "\n" not in record.error.strip(), record
+    else:
+        assert record.error is None and "watching" in record.output, record

@@ -1,0 +1,132 @@
+"""`pylife watch` / `pylife history` in real gdb and lldb-16 on the buggy C extension.
+
+Each scenario (tests/fixtures/buggy/scenarios.py) stops itself before its
+bug; the session watches the victim, continues, and reads the history and
+the balance analysis as JSON. The same expectations hold for both debuggers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .driver import Session, run_session
+from .environment import DEBUGGERS, REPO_ROOT, debugger_skip_reason, interpreters
+from .once import once, shared_root
+
+BUGGY = REPO_ROOT / "tests" / "fixtures" / "buggy"
+sys.path.insert(0, str(BUGGY))
+from build import build  # noqa: E402
+
+MINORS = ("3.8", "3.10", "3.12", "3.13")
+SCENARIOS = ("leak", "leak_via_iter", "over_decref", "borrowed", "steal_then_decref")
+N = 3  # repeat count of the leak scenarios
+COMMANDS = [
+    ("watch", "pylife watch {victim} --json"),
+    ("watch_again", "pylife watch {victim}"),
+    ("watches", "pylife watches --json"),
+    ("continue", "continue"),
+    ("history", "pylife history --json"),
+    ("balance", "pylife history --balance --json"),
+    ("event1", "pylife history --full 1 --json"),
+    ("history_text", "pylife history"),
+    ("balance_text", "pylife history --balance"),
+    ("bad_event", "pylife history --full 99999"),
+]
+
+
+def _session(root: Path, debugger: str, minor: str, scenario: str) -> Session:
+    reason = debugger_skip_reason(debugger)
+    if reason:
+        pytest.skip(reason)
+    interpreter = interpreters()[minor]
+    if interpreter is None:
+        pytest.skip(f"CPython {minor} is not installed under pyenv")
+    python = interpreter.path
+
+    def make(workdir: Path) -> Session:
+        ext = build(python, root / "build")
+        out = workdir / "scenario.jsonl"
+        setup = ["run"] if debugger == "gdb" else ["process launch"]
+        env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir)}
+        return run_session(debugger, "live", workdir, setup, COMMANDS,
+                           program=[str(python), str(BUGGY / "scenarios.py"), scenario, "--stop", "--n", str(N)],
+                           truth=out, env=env)
+
+    return once(root, f"{debugger}-{minor}-{scenario}", make)
+
+
+@pytest.fixture(scope="module")
+def watch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_root(tmp_path_factory, "pylife-watch")
+
+
+PARAMS = [pytest.param(d, m, s, id=f"{d}-{m}-{s}", marks=getattr(pytest.mark, d))
+          for d in DEBUGGERS for m in MINORS for s in SCENARIOS]
+
+
+def _history(session: Session) -> dict[str, Any]:
+    history = session.json("history")
+    truth = session.truth or {}
+    assert history["address"] == truth["victim"]
+    assert history["type"] == "__main__.Victim"
+    assert history["events"], session.describe()
+    for event in history["events"]:
+        assert set(event) >= {"seq", "tid", "old", "new", "writer", "op", "stack", "kind"}
+        for frame in event["stack"]:
+            assert set(frame) >= {"kind", "function", "file", "line", "module"}
+    return history
+
+
+def _functions(event: dict[str, Any]) -> list[str]:
+    return [f["function"] for f in event["stack"]]
+
+
+@pytest.mark.parametrize("debugger,minor,scenario", PARAMS)
+def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, scenario: str) -> None:
+    session = _session(watch_root, debugger, minor, scenario)
+    truth = session.truth or {}
+    watch = session.json("watch")
+    assert watch["address"] == truth["victim"] and watch["slots_total"] == 4 and watch["slots_used"] == 1
+    assert watch["refcnt"] == truth["refcnt"]
+    again = session.record("watch_again")
+    assert again.error and "already watched" in again.error
+    assert [w["address"] for w in session.json("watches")["watches"]] == [truth["victim"]]
+    history = _history(session)
+    events = history["events"]
+    balance = session.json("balance")
+    assert balance["address"] == truth["victim"]
+    assert set(balance) >= {"leak_candidates", "overdecref_candidate", "notes"}
+    # Writes made by the eval loop itself (Py_INCREF/Py_DECREF inlined into it,
+    # through call_function on <= 3.10) carry the bytecode instruction.
+    assert any(e["op"] for e in events) or scenario == "borrowed", [(e["writer"], e["op"]) for e in events]
+    if scenario in ("leak", "leak_via_iter"):
+        assert history["freed_at"] is None
+        top = balance["leak_candidates"][0]
+        assert top["function"] == f"buggy_{scenario}", balance
+        assert top["unreleased"] == N
+        if scenario == "leak":
+            assert sum(1 for e in events if e["writer"] == "buggy_leak" and e["new"] - e["old"] == 1) == N
+        else:  # the incref happens inside the core (PyIter_Next) on the extension's behalf
+            assert len(top["callers"]) >= 2 and top["callers"][-1] == "buggy_leak_via_iter", top
+            assert not any(e["writer"] == "buggy_leak_via_iter" for e in events)
+    else:
+        assert history["freed_at"] is not None
+        zero = next(e for e in events if e["seq"] == history["freed_at"])
+        assert zero["new"] == 0 and zero["kind"] == "zero"
+        after = [e for e in events if e["kind"] in ("use-after-free", "decref-after-free")]
+        assert after, events
+        assert "use after free" in session.record("continue").output + (session.record("continue").error or "") \
+            + session.transcript
+        if scenario == "borrowed":
+            assert "buggy_borrowed_across_mutation" in _functions(zero), _functions(zero)
+        else:
+            assert balance["overdecref_candidate"]["function"] == f"buggy_{scenario}", balance
+    event1 = session.json("event1")
+    assert event1["seq"] == events[0]["seq"] == 1 and event1["stack"]
+    assert "Δ" in session.record("history_text").output
+    assert session.record("bad_event").error
+    assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
