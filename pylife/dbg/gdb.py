@@ -225,7 +225,8 @@ def _reset_all(_event: object = None) -> None:
 def _on_exit(_event: object = None) -> None:
     _reset_all()
     for session in _sessions.values():
-        session.recorder.forget_process()
+        for handle in session.recorder.forget_process():
+            session.target.remove(handle)
 
 
 def _on_stop(_event: object = None) -> None:

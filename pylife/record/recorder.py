@@ -143,9 +143,16 @@ class Recorder:
     def clear(self) -> None:
         self.histories = {a: h for a, h in self.histories.items() if a in self.watches}
 
-    def forget_process(self) -> None:
-        """The process exited or was restarted: close live histories, keep them."""
+    def forget_process(self) -> list[int]:
+        """The process exited or was restarted: close live histories, keep them.
+
+        Returns the debugger handles of the watchpoints to delete (a watchpoint
+        left armed would record the next run's writes into a closed history)."""
+        handles = [w.handle for w in self.watches.values() if w.handle is not None]
+        handles += self.pending_removals
+        self.pending_removals = []
         for watch in self.watches.values():
+            watch.phase = "closed"
             if watch.history.closed is None:
                 watch.history.closed = "the process exited"
                 self.log.close(watch.history)
@@ -153,6 +160,7 @@ class Recorder:
         self._codes = None
         self._tstates.clear()
         self._tails.clear()
+        return handles
 
     # ---- hot path -------------------------------------------------------------
 

@@ -25,7 +25,7 @@ MINORS = ("3.8", "3.10", "3.12", "3.13")
 SCENARIOS = ("leak", "leak_via_iter", "over_decref", "borrowed", "steal_then_decref")
 N = 3  # repeat count of the leak scenarios
 COMMANDS = [
-    ("watch", "pylife watch {victim} --json"),
+    ("watch", "pylife watch {victim} --json --log {log}"),
     ("watch_again", "pylife watch {victim}"),
     ("watches", "pylife watches --json"),
     ("continue", "continue"),
@@ -35,7 +35,12 @@ COMMANDS = [
     ("history_text", "pylife history"),
     ("balance_text", "pylife history --balance"),
     ("bad_event", "pylife history --full 99999"),
+    ("loaded", "pylife history --load {log} --json"),
 ]
+# After the process is gone (killed, then run again), the history is still there.
+RERUN = {"gdb": [("kill", "kill"), ("rerun", "run")],
+         "lldb": [("kill", "process kill"), ("rerun", "process launch")]}
+AFTER_RERUN = [("history_after_rerun", "pylife history --json"), ("watches_after_rerun", "pylife watches --json")]
 
 
 def _session(root: Path, debugger: str, minor: str, scenario: str) -> Session:
@@ -52,7 +57,10 @@ def _session(root: Path, debugger: str, minor: str, scenario: str) -> Session:
         out = workdir / "scenario.jsonl"
         setup = ["run"] if debugger == "gdb" else ["process launch"]
         env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir)}
-        return run_session(debugger, "live", workdir, setup, COMMANDS,
+        log = workdir / "history.jsonl"
+        commands = [(label, template.replace("{log}", str(log))) for label, template in COMMANDS]
+        commands += RERUN[debugger] + AFTER_RERUN
+        return run_session(debugger, "live", workdir, setup, commands,
                            program=[str(python), str(BUGGY / "scenarios.py"), scenario, "--stop", "--n", str(N)],
                            truth=out, env=env)
 
@@ -129,4 +137,13 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
     assert event1["seq"] == events[0]["seq"] == 1 and event1["stack"]
     assert "Δ" in session.record("history_text").output
     assert session.record("bad_event").error
+    # The JSONL log holds the same history (it is written as events happen).
+    loaded = session.json("loaded")
+    assert [e["seq"] for e in loaded["events"]] == [e["seq"] for e in events]
+    assert [(e["old"], e["new"], e["writer"]) for e in loaded["events"]] == [(e["old"], e["new"], e["writer"]) for e in events]
+    # Histories survive the end of the process and a new run; the watch itself is gone.
+    rerun = session.json("history_after_rerun")
+    assert [e["seq"] for e in rerun["events"]] == [e["seq"] for e in events]
+    assert rerun["closed"], rerun["closed"]
+    assert session.json("watches_after_rerun")["slots_used"] == 0
     assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
