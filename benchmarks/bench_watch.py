@@ -7,8 +7,10 @@ a Python loop and through C list methods), same interpreter, three ways in gdb:
   cli    - `watch -l` + `commands; silent; bt 8; continue; end`
   pylife - `pylife watch` recording full events (default depth 16)
 and in lldb-16: the floor (a watchpoint with a callback that continues) and pylife.
-The target times its own loop; per-event cost = loop time / events. Prints
-ratios to the floor; asserts nothing.
+The target times its own loop; per-event cost = loop time / refcount changes,
+where the number of changes is what pylife recorded for the same program (a
+CPython version dependent 4-6 per iteration). Prints ratios to the floor;
+asserts nothing.
 
     python benchmarks/bench_watch.py [3.12] [--iterations N]
 """
@@ -24,7 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "benchmarks" / "refcount_target.py"
-CHANGES_PER_ITERATION = 4
 
 GDB_FLOOR = """
 import gdb
@@ -102,17 +103,22 @@ def main(argv: list[str]) -> int:
     if python is None:
         print(f"CPython {minor} is not installed")
         return 1
-    events = iterations * CHANGES_PER_ITERATION
     with tempfile.TemporaryDirectory(prefix="pylife-bench-") as tmp:
         work = Path(tmp)
         env = dict(os.environ, PYLIFE_BENCH_ADDR=str(work / "addr"), PYLIFE_BENCH_ITERATIONS=str(iterations),
                    PYLIFE_LOG_DIR=str(work))
         addr = env["PYLIFE_BENCH_ADDR"]
         results: dict[str, float] = {}
+        # pylife first: its log says how many refcount changes one run makes.
+        pylife_seconds = run_gdb(python, GDB_PYLIFE.format(addr=addr, extra=""), work, env)
+        events = sum(line.count('"record":"event"') for log in work.glob("history-*.jsonl") for line in log.open())
+        if events == 0:
+            print("pylife recorded no event: cannot compute per-event costs")
+            return 1
+        results["gdb pylife"] = pylife_seconds / events * 1e6
         plans = [
             ("gdb floor", lambda: run_gdb(python, GDB_FLOOR.format(addr=addr), work, env)),
             ("gdb cli bt 8", lambda: run_gdb(python, GDB_CLI.format(addr=addr), work, env)),
-            ("gdb pylife", lambda: run_gdb(python, GDB_PYLIFE.format(addr=addr, extra=""), work, env)),
             ("gdb pylife --depth 4", lambda: run_gdb(python, GDB_PYLIFE.format(addr=addr, extra="--depth 4"), work, env)),
             ("lldb floor", lambda: run_lldb(python, LLDB_FLOOR.format(addr=addr), work, env)),
             ("lldb pylife", lambda: run_lldb(python, LLDB_PYLIFE.format(addr=addr, extra=""), work, env)),
@@ -123,7 +129,8 @@ def main(argv: list[str]) -> int:
             except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
                 print(f"{name}: failed ({exc})")
     print(f"\nCPython {minor}: {events} refcount changes; microseconds per event and ratio to the same debugger's floor")
-    for name, micros in results.items():
+    order = ["gdb floor", "gdb cli bt 8", "gdb pylife", "gdb pylife --depth 4", "lldb floor", "lldb pylife"]
+    for name, micros in sorted(results.items(), key=lambda kv: order.index(kv[0])):
         floor = results.get("lldb floor" if name.startswith("lldb") else "gdb floor")
         ratio = f"{micros / floor:5.1f}x floor" if floor else ""
         print(f"  {name:22} {micros:9.0f} us  {ratio}")

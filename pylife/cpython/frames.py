@@ -207,8 +207,8 @@ def opcode_name(mem: Memory, objects: Objects, frame: PyFrame) -> str | None:
     code = frame.code
     if code is None or frame.instr_index is None or frame.instr_index < 0 or not code.code_units_base:
         return None
-    try:
-        opcode = mem.u8(code.code_units_base + 2 * frame.instr_index)
-    except UnreadableMemory:
+    try:  # one direct byte: the page cache would read 4 KiB for it
+        opcode = mem.target.read(code.code_units_base + 2 * frame.instr_index, 1)[0]
+    except (UnreadableMemory, IndexError):
         return None
     return OPNAMES.get(objects.layout.key, {}).get(opcode)

@@ -88,6 +88,7 @@ class Recorder:
         self._tstates: dict[int, int] = {}  # OS tid -> tstate
         self._tails: dict[tuple[int, int, int], list[NativeFrame]] = {}  # eval activation -> older C frames
         self._frame_json: dict[tuple[object, ...], tuple[dict[str, object], str]] = {}
+        self._stacks: dict[tuple[object, ...], tuple[list[dict[str, object]], str]] = {}
         self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
         self.last_stop_message: str | None = None
 
@@ -160,6 +161,7 @@ class Recorder:
         self._codes = None
         self._tstates.clear()
         self._tails.clear()
+        self._stacks.clear()
         return handles
 
     # ---- hot path -------------------------------------------------------------
@@ -216,21 +218,30 @@ class Recorder:
 
     def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:
         """The merged stack as JSON dicts and as JSON text, each frame converted
-        once: the same C frames and Python lines recur at almost every hit."""
-        cache = self._frame_json
-        if len(cache) > 50_000:
-            cache.clear()
+        once and each whole stack merged once: a loop repeats the same few
+        stacks (same C frames, same Python lines) at almost every hit."""
+        key = (tuple(native), tuple((f.code.address if f.code else f.address, f.line, f.activation, f.error)
+                                    for f in python))
+        cached = self._stacks.get(key)
+        if cached is not None:
+            return cached
+        frames = self._frame_json
+        if len(frames) > 50_000:
+            frames.clear()
         result = []
         texts = []
         for frame in merge(native, python):
-            key = (frame.kind, frame.address, frame.function, frame.line, frame.file)
-            entry = cache.get(key)
+            frame_key = (frame.kind, frame.address, frame.function, frame.line, frame.file)
+            entry = frames.get(frame_key)
             if entry is None:
                 data = frame.to_json()
-                entry = cache[key] = (data, json.dumps(data, separators=(",", ":")))
+                entry = frames[frame_key] = (data, json.dumps(data, separators=(",", ":")))
             result.append(entry[0])
             texts.append(entry[1])
-        return result, "[" + ",".join(texts) + "]"
+        if len(self._stacks) > 4096:
+            self._stacks.clear()
+        cached = self._stacks[key] = (result, "[" + ",".join(texts) + "]")
+        return cached
 
     def _native_frames(self, target: Target, tid: int, depth: int) -> list[NativeFrame]:
         """The writer's frames up to its eval loop, then the older frames.

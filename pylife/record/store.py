@@ -37,14 +37,17 @@ class JsonlLog:
         self.write({"record": "watch", "address": history.address, "type": history.type, "initial": history.initial})
 
     def event(self, history: History, event: Event, stack_text: str | None = None) -> None:
-        """One event line; ``stack_text`` is the stack already encoded (hot path)."""
+        """One event line; ``stack_text`` is the stack already encoded (hot path:
+        the line is formatted by hand, json.dumps only for the free-text fields)."""
         if stack_text is None:
             self.write({"record": "event", **event.to_json(history.address)})
             return
-        head = {"record": "event", **event.to_json(history.address)}
-        del head["stack"]
-        text = json.dumps(head, separators=(",", ":"))
-        self._write_line(text[:-1] + ',"stack":' + stack_text + "}")
+        text = json.dumps
+        self._write_line(
+            f'{{"record":"event","address":{history.address},"seq":{event.seq},'
+            f'"tid":{"null" if event.tid is None else event.tid},"old":{event.old},"new":{event.new},'
+            f'"kind":{text(event.kind)},"writer":{text(event.writer)},"op":{text(event.op)},'
+            f'"python":{text(event.python)},"message":{text(event.message)},"stack":{stack_text}}}')
 
     def close(self, history: History) -> None:
         self.write({"record": "close", "address": history.address, "freed_at": history.freed_at, "closed": history.closed})
