@@ -22,11 +22,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pylife.cpython.layouts_generated import TABLES
-from pylife.target import Module, TargetKind
+from pylife.target import Module, TargetKind, ThreadInfo
 
 from .fakes import PAGE, FakeTarget
 
 LAYOUT_KEYS: list[tuple[int, int]] = sorted(TABLES)
+
+# opcode.opmap of the installed interpreters, for the few instructions the tests execute.
+OPCODES: dict[tuple[int, int], dict[str, int]] = {
+    **{key: {"LOAD_FAST": 124, "BUILD_LIST": 103, "STORE_ATTR": 95} for key in ((3, 8), (3, 9), (3, 10), (3, 11), (3, 12))},
+    (3, 13): {"LOAD_FAST": 85, "BUILD_LIST": 47, "STORE_ATTR": 108},
+}
+POOL_OVERHEAD = 48  # sizeof(struct pool_header) in Objects/obmalloc.c, all versions
 
 # Include/object.h
 TPFLAGS_INLINE_VALUES = 1 << 2
@@ -799,6 +806,137 @@ class FakePython:
         blob = cookie + struct.pack("<QQ", self.release.hexversion if version is None else version, 0)
         blob += struct.pack(f"<{len(values)}Q", *values)
         self.t.write(self.runtime, blob)
+
+    # ---- threads, Python frames, pymalloc pools (the watch recorder's tests) ----------
+
+    def code_with_ops(self, name: str, filename: str, firstlineno: int, ops: Sequence[str], line: int) -> int:
+        """A code object whose bytecode is ``ops`` (arg 0 each) and whose line table maps
+        every instruction to ``line`` (lnotab, the 3.10 linetable, the 3.11+ location table)."""
+        numbers = OPCODES[self.key]
+        bytecode = b"".join(bytes([numbers[op], 0]) for op in ops)
+        delta = line - firstlineno
+        assert 0 <= delta < 64 and 0 < len(ops) <= 8
+        code = self.code(name, filename, firstlineno, code_units=len(ops))
+        if self.key <= (3, 9):
+            table, field = bytes([0, delta]), "PyCodeObject.co_lnotab"
+        elif self.key == (3, 10):
+            table, field = bytes([len(bytecode), delta]), "PyCodeObject.co_linetable"
+        else:  # one "no column" entry (code 13) of len(ops) units, line delta as a signed varint
+            table, field = bytes([0x80 | (13 << 3) | (len(ops) - 1), delta << 1]), "PyCodeObject.co_linetable"
+        self.t.write_u64(code + self.o(field), self.bytes(table))
+        if "PyCodeObject.co_code_adaptive" in self.off:
+            self.t.write(code + self.o("PyCodeObject.co_code_adaptive"), bytecode)
+        else:
+            self.t.write_u64(code + self.o("PyCodeObject.co_code"), self.bytes(bytecode))
+        return code
+
+    def python_thread(self, tid: int, frames: Sequence[tuple[int, int]]) -> int:
+        """A PyThreadState run by OS thread ``tid`` (added to the target's threads) whose
+        frame chain is ``frames``: (code object, instruction index) pairs, newest first,
+        each run by its own eval-loop activation. Returns the thread state."""
+        fs_base = 0x7FFF_0000_0000 + tid * PAGE
+        tstate = self.heap.alloc(0x400)
+        self.t.write_u64(tstate + self.o("PyThreadState.interp"), self.interp)
+        self.t.write_u64(tstate + self.o("PyThreadState.thread_id"), fs_base)
+        if "PyThreadState.native_thread_id" in self.off:
+            self.t.write_u64(tstate + self.o("PyThreadState.native_thread_id"), tid)
+        head = self.interp + self.o("PyInterpreterState.threads_head")
+        self.t.write_u64(tstate + self.o("PyThreadState.next"), self.t.peek_u64(head))
+        self.t.write_u64(head, tstate)
+        old_style = "_PyInterpreterFrame.size" not in self.off
+        chain: list[int] = []
+        for code, index in frames:
+            if old_style:  # PyFrameObject; f_lasti is a byte offset up to 3.9, a code unit index in 3.10
+                frame = self.heap.alloc(self.o("PyFrameObject.f_lasti") + 16)
+                self.t.write_u64(frame + self.o("PyFrameObject.f_code"), code)
+                self.t.write_i32(frame + self.o("PyFrameObject.f_lasti"), index * (2 if self.key <= (3, 9) else 1))
+                chain.append(frame)
+                continue
+            frame = self.heap.alloc(self.o("_PyInterpreterFrame.size"))
+            self.t.write_u64(frame + self.o("_PyInterpreterFrame.code"), code)
+            units = code + self.o("PyCodeObject.co_code_adaptive")
+            self.t.write_u64(frame + self.o("_PyInterpreterFrame.instr"), units + 2 * index)
+            if "_PyInterpreterFrame.is_entry" in self.off:  # 3.11: the activation ends with its entry frame
+                self.t.write_u8(frame + self.o("_PyInterpreterFrame.is_entry"), 1)
+                chain.append(frame)
+            else:  # 3.12+: the activation's on-C-stack entry sentinel (owner FRAME_OWNED_BY_CSTACK) follows
+                sentinel = self.heap.alloc(self.o("_PyInterpreterFrame.size"))
+                self.t.write_u8(sentinel + self.o("_PyInterpreterFrame.owner"), 3)
+                chain += [frame, sentinel]
+        back = "PyFrameObject.f_back" if old_style else "_PyInterpreterFrame.previous"
+        for newer, older in zip(chain, chain[1:]):
+            self.t.write_u64(newer + self.o(back), older)
+        newest = chain[0] if chain else 0
+        if "PyThreadState.current_frame" in self.off:  # 3.13
+            self.t.write_u64(tstate + self.o("PyThreadState.current_frame"), newest)
+        elif "_PyCFrame.current_frame" in self.off:  # 3.11/3.12
+            cframe = self.heap.alloc(32)
+            self.t.write_u64(cframe + self.o("_PyCFrame.current_frame"), newest)
+            self.t.write_u64(tstate + self.o("PyThreadState.cframe"), cframe)
+        else:
+            self.t.write_u64(tstate + self.o("PyThreadState.frame"), newest)
+        self.t.thread_list.append(ThreadInfo(tid, f"thread-{tid}", fs_base))
+        return tstate
+
+    def pool(self, size_class: int) -> Pool:
+        """An empty pymalloc pool of ``size_class``-byte blocks (see :class:`Pool`)."""
+        return Pool(self, size_class)
+
+
+class Pool:
+    """A pymalloc pool (Objects/obmalloc.c struct pool_header) in its own pool-aligned
+    mapping. Usable as the ``arena`` of FakePython builders: each alloc hands out the
+    next never-used block. ``free``/``reuse`` do what pymalloc_free/pymalloc_alloc do
+    to the header and the block's first word (the free-list link)."""
+
+    BASE = 0x7F60_0000_0000  # one pool per MiB
+
+    def __init__(self, py: FakePython, size_class: int) -> None:
+        assert size_class % 16 == 0 and 16 <= size_class <= 512
+        self.target = py.target
+        self.size_class = size_class
+        self.pool_size = 4096 if py.key <= (3, 9) else 16384
+        self.address = Pool.BASE
+        while self.target.is_mapped(self.address):
+            self.address += 0x10_0000
+        self.target.map(self.address, self.pool_size)
+        self.count = 0
+        self.freeblock = 0
+        self.nextoffset = POOL_OVERHEAD
+        self._write_header()
+
+    def _write_header(self) -> None:
+        t = self.target
+        t.write_u32(self.address, self.count)  # ref.count
+        t.write_u64(self.address + 8, self.freeblock)
+        t.write_u32(self.address + 36, self.size_class // 16 - 1)  # szidx
+        t.write_u32(self.address + 40, self.nextoffset)
+        t.write_u32(self.address + 44, self.pool_size - self.size_class)  # maxnextoffset
+
+    def alloc(self, size: int, align: int = 16) -> int:
+        del align
+        assert size <= self.size_class, (size, self.size_class)
+        block = self.address + self.nextoffset
+        self.nextoffset += self.size_class
+        self.count += 1
+        self._write_header()
+        return block
+
+    def free(self, block: int) -> None:
+        """pymalloc_free: the block's first word becomes the old free-list head."""
+        self.target.write_u64(block, self.freeblock)
+        self.freeblock = block
+        self.count -= 1
+        self._write_header()
+
+    def reuse(self) -> int:
+        """pymalloc_alloc from the free list: pop its head (the caller writes the new object)."""
+        block = self.freeblock
+        assert block, "the free list is empty"
+        self.freeblock = self.target.peek_u64(block)
+        self.count += 1
+        self._write_header()
+        return block
 
 
 _TEMPLATES: dict[tuple[int, int], FakePython] = {}

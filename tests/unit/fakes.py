@@ -41,6 +41,7 @@ class FakeTarget:
         self.read_calls = 0
         self.bytes_read = 0
         self.largest_read = 0
+        self.unwind_calls = 0
 
     def clone(self) -> FakeTarget:
         """An independent copy of the image, symbols and modules."""
@@ -182,8 +183,14 @@ class FakeTarget:
             return self.selected_thread
         return self.thread_list[0].tid if self.thread_list else None
 
-    def native_frames(self, tid: int, limit: int) -> Sequence[NativeFrame]:
-        return list(self.frames.get(tid, []))[: max(0, limit)]
+    def native_frames(self, tid: int, limit: int, until: frozenset[str] = frozenset()) -> Sequence[NativeFrame]:
+        """Like the adapters: with ``until``, stop after the first frame whose function is in it."""
+        self.unwind_calls += 1
+        frames = list(self.frames.get(tid, []))[: max(0, limit)]
+        for index, frame in enumerate(frames):
+            if frame.function in until:
+                return frames[: index + 1]
+        return frames
 
     def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
         if self.kind is not TargetKind.LIVE:
@@ -199,6 +206,17 @@ class FakeTarget:
     def fire(self, handle: int) -> bool:
         """Simulate a hit of watchpoint ``handle``: returns what on_hit asked (True = stop)."""
         return self.watchpoints[handle][2]()
+
+    def hit(self, handle: int, value: int, frames: Sequence[NativeFrame] = (), tid: int | None = None) -> bool:
+        """Simulate a write that triggers watchpoint ``handle``: store ``value`` (8 bytes,
+        signed) at the watched address, make ``frames`` the C stack of thread ``tid``
+        (selected; default: the current thread, or 1), then call the registered on_hit."""
+        address, _size, _on_hit = self.watchpoints[handle]
+        self.write_i64(address, value)
+        tid = tid if tid is not None else (self.current_thread() or 1)
+        self.selected_thread = tid
+        self.frames[tid] = list(frames)
+        return self.fire(handle)
 
     def evaluate_address(self, expression: str) -> int:
         text = expression.strip()
