@@ -16,6 +16,18 @@ import pytest
 
 from .conftest import _locked
 from .driver import Session
+from .environment import debugger_skip_reason, interpreters
+
+
+def require(debugger: str, minor: str) -> Path:
+    """The interpreter for ``minor``; skips when it or the debugger is missing."""
+    reason = debugger_skip_reason(debugger)
+    if reason:
+        pytest.skip(reason)
+    interpreter = interpreters()[minor]
+    if interpreter is None:
+        pytest.skip(f"CPython {minor} is not installed under pyenv")
+    return Path(interpreter.path)
 
 
 def shared_root(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from .driver import Session, run_session
-from .environment import REPO_ROOT, debugger_skip_reason, interpreters
-from .once import once, shared_root
+from .environment import REPO_ROOT
+from .once import once, require, shared_root
 from .params import SESSION_ARGS, sessions
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "bt_fixture.py"
@@ -34,13 +34,7 @@ COMMANDS = [
 
 
 def _make(debugger: str, minor: str, mode: str, root: Path) -> Session:
-    reason = debugger_skip_reason(debugger)
-    if reason:
-        pytest.skip(reason)
-    interpreter = interpreters()[minor]
-    if interpreter is None:
-        pytest.skip(f"CPython {minor} is not installed under pyenv")
-    python = str(interpreter.path)
+    python = str(require(debugger, minor))
     if mode == "live":
         def live(workdir: Path) -> Session:
             truth = workdir / "truth.json"

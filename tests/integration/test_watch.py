@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from .driver import Session, run_session
-from .environment import DEBUGGERS, REPO_ROOT, debugger_skip_reason, interpreters
-from .once import once, shared_root
+from .environment import DEBUGGERS, REPO_ROOT
+from .once import once, require, shared_root
 
 BUGGY = REPO_ROOT / "tests" / "fixtures" / "buggy"
 sys.path.insert(0, str(BUGGY))
@@ -44,13 +44,7 @@ AFTER_RERUN = [("history_after_rerun", "pylife history --json"), ("watches_after
 
 
 def _session(root: Path, debugger: str, minor: str, scenario: str) -> Session:
-    reason = debugger_skip_reason(debugger)
-    if reason:
-        pytest.skip(reason)
-    interpreter = interpreters()[minor]
-    if interpreter is None:
-        pytest.skip(f"CPython {minor} is not installed under pyenv")
-    python = interpreter.path
+    python = require(debugger, minor)
 
     def make(workdir: Path) -> Session:
         ext = build(python, root / "build")
