@@ -79,7 +79,9 @@ def analyze(history: History) -> dict[str, Any]:
         key = (function, file, line)
         site = sites.get(key)
         if site is None:
-            is_python = any(f.get("kind") == "python" and f.get("function") == function for f in event.stack[:len(chain) + 2])
+            # The site frame itself (the chain's last frame, helpers skipped), not any same-named frame nearby.
+            frames = [f for f in event.stack if f.get("function") not in REFCOUNT_HELPERS]
+            is_python = not in_core and bool(chain) and frames[len(chain) - 1].get("kind") == "python"
             site = sites[key] = Site(function, file, line, chain, event.python, in_core=in_core, is_python=is_python)
         if event.delta > 0:
             site.increments += event.delta

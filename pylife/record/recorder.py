@@ -123,12 +123,17 @@ class Recorder:
         history = self.histories.get(address)
         if history is None or history.closed:
             history = History(address, tp.qualified, initial=refcnt)
-            self.histories[address] = history
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
         watch = Watch(history, field_address, size, options, last=refcnt, block=address - preheader,
                       block_size=objects.size(address, tp))
-        self.log.watch(history)
+        # Nothing is recorded unless both the watchpoint and the log work.
         watch.handle = arm(field_address, size, lambda: self.on_hit(session, watch))
+        try:
+            self.log.watch(history)
+        except PylifeError:
+            target.remove(watch.handle)
+            raise
+        self.histories[address] = history
         self.watches[address] = watch
         return watch, warnings
 
@@ -203,17 +208,19 @@ class Recorder:
                       stack, message)
         history = watch.history
         history.events.append(event)
-        self.log.event(history, event, stack_text)
         if kind == ev.ZERO:
             history.freed_at = event.seq
             watch.phase = "freed"
         elif kind == ev.REUSE:
             history.closed = message
             watch.phase = "closed"
-            self.log.close(history)
             self.watches.pop(history.address, None)
             if watch.handle is not None:
                 self.pending_removals.append(watch.handle)
+        # After the bookkeeping: a log that cannot be written stops with a message, the phase stays right.
+        self.log.event(history, event, stack_text)
+        if kind == ev.REUSE:
+            self.log.close(history)
         return self._should_stop(watch, event)
 
     def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import UserError
-from .events import Event, History
+from .events import ZERO, Event, History
 
 
 class JsonlLog:
@@ -27,11 +27,14 @@ class JsonlLog:
         self._write_line(json.dumps(record, separators=(",", ":")))
 
     def _write_line(self, line: str) -> None:
-        if self._file is None:
-            Path(os.path.dirname(os.path.abspath(self.path))).mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # kept open while recording
-        self._file.write(line + "\n")
-        self._file.flush()
+        try:
+            if self._file is None:
+                Path(os.path.dirname(os.path.abspath(self.path))).mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # kept open while recording
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise UserError(f"cannot write the history log {self.path}: {exc.strerror or exc}") from None
 
     def watch(self, history: History) -> None:
         self.write({"record": "watch", "address": history.address, "type": history.type, "initial": history.initial})
@@ -54,12 +57,18 @@ class JsonlLog:
 
 
 def load(path: str) -> list[History]:
-    """Histories from a JSONL log; a torn last line (crash mid-write) is ignored."""
-    histories: dict[int, History] = {}
+    """Histories from a JSONL log; a torn last line (crash mid-write) is ignored.
+
+    Each watch record starts a history (an address watched again, e.g. after
+    `run` restarted the program, gets a new one, as in the session)."""
+    histories: list[History] = []
+    current: dict[int, History] = {}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"cannot read {path}: not a pylife history log (not UTF-8 text)") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -67,16 +76,22 @@ def load(path: str) -> list[History]:
             record = json.loads(line)
             kind = record["record"]
             address = int(record["address"])
+            if kind == "event" and not all(isinstance(record.get(k), int) for k in ("seq", "old", "new")):
+                raise ValueError("an event needs integer seq, old and new")
         except (ValueError, KeyError, TypeError):
             if number == len(lines):
                 break
             raise UserError(f"{path}:{number}: not a pylife history record") from None
-        if kind == "watch" or address not in histories:
-            histories.setdefault(address, History(address, str(record.get("type", "?")), initial=record.get("initial")))
-        history = histories[address]
+        if kind == "watch" or address not in current:
+            history = current[address] = History(address, str(record.get("type", "?")), initial=record.get("initial"))
+            histories.append(history)
+        history = current[address]
         if kind == "event":
-            history.events.append(Event.from_json(record))
+            event = Event.from_json(record)
+            history.events.append(event)
+            if event.kind == ZERO:  # as the recorder does: known even if no close record was written
+                history.freed_at = event.seq
         elif kind == "close":
             history.freed_at = record.get("freed_at")
             history.closed = record.get("closed")
-    return list(histories.values())
+    return histories
