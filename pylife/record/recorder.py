@@ -339,6 +339,11 @@ class Recorder:
             reason = f"refcount of {watch.history.address:#x} reached 0 in {event.writer}: it is being freed"
         elif stop_on == "free" and event.kind == ev.ALLOCATOR and watch.phase == "freed":
             reason = f"{watch.history.address:#x} was returned to the allocator by {event.writer}"
+        elif stop_on == "free" and event.kind == ev.ZERO and watch.block != watch.history.address:
+            # The block starts before the object (GC head, pre-header): the allocator's
+            # free-list link lands there, not on ob_refcnt, so this is the last visible step.
+            reason = (f"refcount of {watch.history.address:#x} reached 0 in {event.writer}: it is being freed "
+                      "(its allocator writes fall outside the watched count)")
         limit = watch.options.max_events
         if reason is None and limit and len(watch.history.events) >= limit:
             reason = f"--max-events {limit} reached for {watch.history.address:#x}"

@@ -622,3 +622,13 @@ def test_watchpoint_the_debugger_refuses_leaves_no_history(py: FakePython, monke
     assert "no debug registers" in run_json(py, ["watch", hex(obj)], session)["error"]
     assert session.recorder.watches == {} and session.recorder.histories == {}
     assert execute(session, ["history", "--json"]) == ""  # one line per history: none
+
+
+def test_stop_on_free_for_a_gc_object_stops_at_zero(py: FakePython) -> None:
+    # The allocator's free-list link goes to the GC head, before ob_refcnt: the
+    # decrement to zero is the last step a watch on the count can see.
+    obj, _pool = tuple_in_pool(py)
+    session, handle, _ = watch(py, obj, "--stop-on", "free")
+    assert py.t.hit(handle, 0, by_extension(py, "drop")) is True
+    message = session.recorder.last_stop_message or ""
+    assert "reached 0 in drop" in message and "outside the watched count" in message
