@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..cpython.frames import CodeCache, first_frame, walk
+from ..cpython.frames import CodeCache, PyFrame, first_frame, walk
+from ..cpython.objects import Objects
 from ..cpython.stack import merge
 from ..cpython.threads import PyThread, gil_holder, match_os_threads, python_threads
 from ..errors import PylifeError, UserError
 from ..report import Report
 from ..session import Session
-from ..target import ThreadInfo
+from ..target import Memory, NativeFrame, ThreadInfo
 
 HELP = "merged C + Python backtrace of the current thread (--all: every thread)"
 
@@ -57,16 +58,17 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     return Report("bt", {"threads": threads_data, "show_source": not args.no_source})
 
 
-def _thread(session: Session, mem, objects, codes: CodeCache, os_thread: ThreadInfo | None,
+def _thread(session: Session, mem: Memory, objects: Objects, codes: CodeCache, os_thread: ThreadInfo | None,
             py_thread: PyThread | None, holder: int | None, mode: str, limit: int | None) -> dict[str, object]:
-    python = []
+    """One thread's merged stack; the C frames are unwound at most as deep as --limit asks."""
+    python: list[PyFrame] = []
     notes: list[str] = []
     if py_thread is not None:
         try:
             python = list(walk(mem, objects, codes, first_frame(mem, objects, py_thread.tstate)))
         except PylifeError as exc:
             notes.append(f"Python frames unreadable: {exc}")
-    native = []
+    native: list[NativeFrame] = []
     if os_thread is not None and mode != "python":
         try:
             native = list(session.target.native_frames(os_thread.tid, limit or MAX_NATIVE_FRAMES))
