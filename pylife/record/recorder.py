@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # the session owns the recorder
     from ..session import Session
 
 HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
+# All 8 bytes of ob_refcnt: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0])
+# but Py_DECREF the whole Py_ssize_t, and the allocator's free-list link is 8 bytes.
+WATCH_SIZE = 8
 STOP_CHOICES = ("change", "zero", "free", "anomaly", "never")
 
 # Inline refcount helpers (Include/object.h, refcount.h): the writer is their caller.
@@ -116,18 +119,15 @@ class Recorder:
         warnings = []
         if immortal:
             warnings.append(f"{address:#x} is immortal: CPython never writes its refcount, so its history will stay empty")
-        # All 8 bytes: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0]) but
-        # Py_DECREF the whole Py_ssize_t, and the allocator's free-list link is 8 bytes.
-        size = 8
         field_address = address + layout["PyObject.ob_refcnt"]
         history = self.histories.get(address)
         if history is None or history.closed:
             history = History(address, tp.qualified, initial=refcnt)
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
-        watch = Watch(history, field_address, size, options, last=refcnt, block=address - preheader,
+        watch = Watch(history, field_address, WATCH_SIZE, options, last=refcnt, block=address - preheader,
                       block_size=objects.size(address, tp))
         # Nothing is recorded unless both the watchpoint and the log work.
-        watch.handle = arm(field_address, size, lambda: self.on_hit(session, watch))
+        watch.handle = arm(field_address, WATCH_SIZE, lambda: self.on_hit(session, watch))
         try:
             self.log.watch(history)
         except PylifeError:
