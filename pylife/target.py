@@ -196,3 +196,49 @@ class Memory:
             out += chunk
             pos += step
         return bytes(out)
+
+
+# ---- optional Target methods ------------------------------------------------------
+#
+# Adapters may also provide (the core looks them up with getattr and copes
+# without them; FakeTarget and older adapters do not have them):
+#
+#   section_of(address) -> tuple[str, str] | None
+#       (section name, image path) of a static address: (".data", "/.../libpython3.12.so.1.0"),
+#       or None when the address is in no image's sections (heap, stack, mmap).
+#   stop_info(frames: int = 8) -> StopInfo | None
+#       why the selected thread stopped: signal, fault address, registers and
+#       the arguments of its innermost frames; None without a stopped thread.
+
+
+@dataclass(frozen=True)
+class FrameArgument:
+    name: str
+    type: str  # the C type as the debugger spells it
+    value: int | None  # its value as an unsigned integer (pointers, integers); None if unavailable
+
+
+@dataclass(frozen=True)
+class FrameArguments:
+    function: str | None
+    pc: int
+    arguments: tuple[FrameArgument, ...]
+
+
+@dataclass(frozen=True)
+class StopInfo:
+    tid: int | None
+    signal: str | None  # "SIGSEGV", "SIGABRT", ...; None when the stop was not a signal
+    code: int | None  # si_code, when the debugger knows it (128 = SI_KERNEL: e.g. a non-canonical address)
+    fault_address: int | None  # si_addr of SIGSEGV/SIGBUS/SIGILL/SIGFPE, when known
+    pc: int | None
+    registers: dict[str, int]  # general-purpose registers of the innermost frame
+    frames: tuple[FrameArguments, ...]  # the innermost frames (inlined ones included), innermost first
+    description: str | None = None  # the debugger's own words for the stop
+
+
+SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
+                11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM", 2: "SIGINT", 3: "SIGQUIT"}  # x86-64 Linux
+FAULT_SIGNALS = frozenset({"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE"})
+GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+                     "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")

@@ -15,7 +15,7 @@ from ..errors import PylifeError, UserError
 from ..render import text as text_render
 from ..report import Report
 from ..session import Session
-from . import bt, history, info, version, watch
+from . import alloc_site, bt, diagnose, history, info, pymalloc, version, watch
 
 Runner = Callable[[Session, argparse.Namespace], Report]
 VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {
@@ -26,6 +26,9 @@ VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] 
     "unwatch": (watch.add_unwatch_arguments, watch.run_unwatch, watch.UNWATCH_HELP),
     "watches": (watch.add_watches_arguments, watch.run_watches, watch.WATCHES_HELP),
     "history": (history.add_arguments, history.run, history.HELP),
+    "pymalloc": (pymalloc.add_arguments, pymalloc.run, pymalloc.HELP),
+    "alloc-site": (alloc_site.add_arguments, alloc_site.run, alloc_site.HELP),
+    "diagnose": (diagnose.add_arguments, diagnose.run, diagnose.HELP),
 }
 
 DESCRIPTION = "Trace the lifetime of CPython objects: type, refcount, GC state and value, read from memory."

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from ..cpython import liveness
 from ..cpython.gc import PERMANENT_GENERATION, gc_info
-from ..cpython.objects import Budget
+from ..cpython.objects import Budget, Objects, TypeInfo
 from ..cpython.preview import preview
-from ..errors import PylifeError
+from ..cpython.runtime import Runtime
+from ..errors import NotAnObject, PylifeError
 from ..report import Report
 from ..session import Session
+from ..target import Memory
 from .common import resolve_address
 
-HELP = "show type, refcount, size, GC state and value of the object at ADDR (an address or expression)"
+HELP = ("show type, refcount, size, GC state and value of the object at ADDR (an address or expression), "
+        "and whether it is alive, freed or corrupt, with the allocator's evidence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +31,20 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     mem = session.memory()
     runtime = session.runtime(mem)
     objects = session.objects(mem)
-    tp = objects.type_of(address)
+    try:
+        tp = objects.type_of(address)
+    except NotAnObject as exc:
+        # Not readable as an object: still say whether it is freed or corrupt
+        # memory when the allocator gives evidence; otherwise the one-line error.
+        verdict = _verdict(session, mem, runtime, objects, address, None, str(exc))
+        if verdict is None or verdict.verdict not in (liveness.FREED, liveness.CORRUPT):
+            if verdict is not None and verdict.allocator.get("region") in ("pymalloc", "malloc") and verdict.reasons:
+                extra = verdict.reasons[-1]
+                if extra not in str(exc) and str(exc) not in extra:
+                    raise NotAnObject(f"{exc}; {extra}") from None
+            raise
+        data = {"error": str(exc), "address": address, **verdict.to_json()}
+        return Report("info", data, warnings=list(runtime.layout.warnings))
     refcnt, immortal = objects.refcount(address)
     notes: list[str] = []
     try:
@@ -56,6 +73,9 @@ def run(session: Session, args: argparse.Namespace) -> Report:
                 notes.append(f"list ob_size {count} exceeds allocated {allocated}: corrupt")
         except PylifeError:
             pass
+    verdict = _verdict(session, mem, runtime, objects, address, tp, None)
+    if verdict is not None and verdict.verdict == liveness.FREED:
+        notes.append("freed: the refcount and value shown are what is left in its memory")
     budget = Budget(depth=max(0, args.depth), items=max(0, args.items), chars=max(0, args.chars))
     data = {
         "address": address,
@@ -67,10 +87,23 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "gc": gc_data,
         "preview": preview(objects, address, budget),
         "notes": notes,
+        **(verdict.to_json() if verdict is not None else _NO_VERDICT),
     }
     report = Report("info", data, warnings=list(runtime.layout.warnings))
-    if immortal:
+    if immortal and (verdict is None or verdict.verdict != liveness.FREED):
         report.data["notes"].append("immortal: CPython never changes this refcount (PEP 683)")
     if gc_data["generation"] == PERMANENT_GENERATION:
         report.data["notes"].append("in the permanent generation (gc.freeze)")
     return report
+
+
+_NO_VERDICT = {"verdict": liveness.UNKNOWN, "reasons": [], "allocator": {}, "stale_type": None}
+
+
+def _verdict(session: Session, mem: Memory, runtime: Runtime, objects: Objects, address: int, tp: TypeInfo | None,
+             type_error: str | None) -> liveness.Verdict | None:
+    """The liveness verdict, or None if working it out failed (never fails the command)."""
+    try:
+        return liveness.assess(session.target, mem, runtime, objects, address, tp, type_error)
+    except PylifeError:
+        return None

@@ -1,23 +1,59 @@
-"""pymalloc block state, read from pool headers (Objects/obmalloc.c; cpython-internals.md §5).
+"""CPython's allocators, read from outside (Objects/obmalloc.c; cpython-internals.md §5-6).
 
-Only what the watch recorder needs today: is a small block on its pool's
-free list (or never handed out), or allocated again? The arena/radix-tree
-"is this address pymalloc at all" test is not done here: callers pass
-blocks they know came from pymalloc (objects of at most 512 bytes).
+- Which allocator serves the object domain (pymalloc, debug hooks over
+  pymalloc/malloc, malloc, mimalloc), from the ``PyMemAllocatorEx`` the
+  runtime dispatches through (§5.4).
+- Whether an address lies in a pymalloc arena: ``arenas[]``/``maxarenas``
+  (3.8/3.9 ``address_in_range``), the radix tree ``arena_map_root``
+  (3.10/3.11 statics), the per-interpreter ``struct _obmalloc_state``
+  (embedded in 3.12, a pointer in 3.13); then the pool, size class and block
+  state (free list, never handed out, allocated).
+- The ``PYTHONMALLOC=debug`` header (requested size, API byte, pad bytes) and
+  the 0xDD fill of freed blocks (§6).
+- glibc's chunk header for blocks that came from ``malloc``: size, in-use bit
+  (the next chunk's PREV_INUSE), and the tcache links a free writes over the
+  first 16 bytes (glibc malloc/malloc.c, safe-linking since 2.32).
+
+``block_state`` is the small, old entry point used by the watch recorder on
+blocks it knows came from pymalloc; keep its behaviour.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from dataclasses import dataclass
+from typing import Any
 
-from ..errors import UnreadableMemory
-from ..target import Memory
+from ..errors import PylifeError, UnreadableMemory
+from ..target import Memory, Target
 from .layout import Layout
+from .runtime import Runtime, interpreters, main_interpreter
 
 SMALL_REQUEST_THRESHOLD = 512
 POOL_OVERHEAD = 48  # sizeof(struct pool_header), all versions
 ALIGNMENT = 16
+NB_SMALL_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD // ALIGNMENT
+
+# Objects/obmalloc.c, PYTHONMALLOC=debug (_PyMem_DebugRawAlloc): 2*SST header
+# {size_t size (big-endian); char api_id; 7 x FORBIDDENBYTE}, data, SST trailer.
+DEBUG_HEADER = 16
+DEBUG_TRAILER = 8
+FORBIDDENBYTE = 0xFD
+DEADBYTE = 0xDD
+CLEANBYTE = 0xCD
+DEBUG_APIS = {"r": "raw (PyMem_Raw*)", "m": "mem (PyMem_*)", "o": "object (PyObject_*)"}
+
+# glibc malloc/malloc.c: chunk header {prev_size; size | flags}, user data at +16.
+PREV_INUSE = 1
+IS_MMAPPED = 2
+NON_MAIN_ARENA = 4
+MIN_CHUNK = 32
+MAX_CHUNK = 1 << 40
+
+MAX_ARENAS = 1 << 20  # arena_object array entries we are willing to read
+MAX_INTERPRETER_STATES = 16
+Py_RTFLAGS_USE_MAIN_OBMALLOC = 1 << 5  # Include/cpython/pystate.h (3.12+)
 
 
 class BlockState(enum.Enum):
@@ -30,6 +66,11 @@ class BlockState(enum.Enum):
 def pool_size(layout: Layout) -> int:
     """POOL_SIZE: 4 KiB up to 3.9, 16 KiB from 3.10 (obmalloc.c POOL_BITS)."""
     return 4096 if layout.key <= (3, 9) else 16384
+
+
+def arena_size(layout: Layout) -> int:
+    """ARENA_SIZE: 256 KiB up to 3.9, 1 MiB from 3.10 (obmalloc.c ARENA_BITS)."""
+    return 256 << 10 if layout.key <= (3, 9) else 1 << 20
 
 
 def block_state(mem: Memory, layout: Layout, block: int) -> tuple[BlockState, int | None]:
@@ -63,3 +104,494 @@ def block_state(mem: Memory, layout: Layout, block: int) -> tuple[BlockState, in
         except UnreadableMemory:
             return BlockState.UNKNOWN, size
     return (BlockState.ALLOCATED if count else BlockState.UNKNOWN), size
+
+
+# ---- which allocator --------------------------------------------------------------
+
+# The obj domain's malloc, by the .symtab name of the function (§5.4).
+_MALLOC_FUNCTIONS = {
+    "_PyObject_Malloc": "pymalloc",
+    "_PyMem_RawMalloc": "malloc",
+    "_PyObject_MiMalloc": "mimalloc",  # 3.13+
+    "_PyMem_MiMalloc": "mimalloc",
+}
+_DEBUG_FUNCTIONS = ("_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc")
+_TRACEMALLOC_FUNCTION = "tracemalloc_malloc_gil"
+
+
+def _tracemalloc_saved_obj(target: Target, runtime: Runtime) -> int | None:
+    L = runtime.layout
+    if L.has("_tracemalloc_runtime_state.allocators_obj"):
+        return runtime.address + L["_PyRuntimeState.tracemalloc"] + L["_tracemalloc_runtime_state.allocators_obj"]
+    saved = _symbol(target, "allocators")  # static struct {mem, raw, obj} allocators; (_tracemalloc.c)
+    return saved + 2 * 40 if saved is not None else None
+
+
+@dataclass(frozen=True)
+class Allocator:
+    name: str  # "pymalloc", "malloc", "mimalloc" or "unknown"
+    debug_hooks: bool | None  # PYTHONMALLOC=debug / *_debug, or a Py_DEBUG build; None = unknown
+    how: str  # where this was read
+
+    @property
+    def label(self) -> str:
+        if self.debug_hooks:
+            return f"debug hooks over {self.name}"
+        return self.name
+
+    @property
+    def uses_pymalloc(self) -> bool | None:
+        return None if self.name == "unknown" else self.name == "pymalloc"
+
+    @property
+    def header(self) -> int:
+        """Bytes the debug hooks put before the data (0 without hooks)."""
+        return DEBUG_HEADER if self.debug_hooks else 0
+
+
+@dataclass(frozen=True)
+class ObmallocState:
+    """Where one pymalloc instance keeps its arenas (per interpreter from 3.12)."""
+
+    arenas_var: int  # address of `struct arena_object *arenas`
+    maxarenas_var: int  # address of `uint maxarenas`
+    map_root: int | None  # address of `arena_map_top_t arena_map_root` (3.10+)
+    interp: int | None  # owning interpreter (3.12+)
+
+
+@dataclass(frozen=True)
+class _Statics:
+    """What cannot change while the process lives: its allocator and static symbols."""
+
+    allocator: Allocator
+    states: tuple[ObmallocState, ...]  # <= 3.11: the one static state
+    why_no_state: str | None
+    main_state: int | None  # 3.13: &obmalloc_state_main
+
+
+_cache: dict[int, tuple[Runtime, _Statics]] = {}
+
+
+def _symbol(target: Target, name: str) -> int | None:
+    try:
+        return target.symbol_address(name)
+    except PylifeError:
+        return None
+
+
+def _obj_domain(target: Target, runtime: Runtime) -> tuple[int | None, int | None, str]:
+    """(address of the obj domain's PyMemAllocatorEx, of the debug hooks' obj entry, source)."""
+    L = runtime.layout
+    if L.has("_PyRuntimeState.allocators_standard_obj"):
+        # 3.12+ pycore_pymem.h: _PyRuntime.allocators.standard.obj / .debug.obj
+        debug = runtime.address + L["_PyRuntimeState.allocators_debug_obj"]
+        return runtime.address + L["_PyRuntimeState.allocators_standard_obj"], debug, "_PyRuntime.allocators"
+    # <= 3.11 obmalloc.c: static PyMemAllocatorEx _PyObject; static struct
+    # {debug_alloc_api_t raw, mem, obj} _PyMem_Debug (each 8 + 40 bytes).
+    standard = _symbol(target, "_PyObject")
+    debug = _symbol(target, "_PyMem_Debug")
+    return standard, (debug + 2 * 48 if debug is not None else None), "_PyObject / _PyMem_Debug"
+
+
+def detect_allocator(target: Target, mem: Memory, runtime: Runtime) -> Allocator:
+    return _statics(target, mem, runtime).allocator
+
+
+def _detect_allocator(target: Target, mem: Memory, runtime: Runtime) -> Allocator:
+    standard, debug, how = _obj_domain(target, runtime)
+    if standard is None:
+        return Allocator("unknown", None, "no _PyObject symbol (stripped libpython?)")
+    try:
+        malloc = mem.ptr(standard + 8)  # PyMemAllocatorEx {ctx, malloc, calloc, realloc, free}
+    except UnreadableMemory:
+        return Allocator("unknown", None, f"{how} unreadable")
+    names = {addr: name for name in (*_MALLOC_FUNCTIONS, *_DEBUG_FUNCTIONS, _TRACEMALLOC_FUNCTION)
+             if (addr := _symbol(target, name))}
+    if not names:
+        return Allocator("unknown", None, "the allocator functions' symbols were not found (stripped libpython?)")
+    traced = names.get(malloc) == _TRACEMALLOC_FUNCTION
+    if traced:
+        # tracemalloc wraps whatever allocator was installed and keeps it in
+        # `allocators.obj` (<= 3.11 _tracemalloc.c static; 3.12+ _PyRuntime.tracemalloc).
+        wrapped = _tracemalloc_saved_obj(target, runtime)
+        try:
+            malloc = mem.ptr(wrapped + 8) if wrapped is not None else 0
+        except UnreadableMemory:
+            malloc = 0
+        how = f"{how} (under tracemalloc's hooks)"
+    hooks = False
+    if names.get(malloc) in _DEBUG_FUNCTIONS:
+        hooks = True
+        try:  # debug_alloc_api_t {char api_id; PyMemAllocatorEx alloc}: the wrapped allocator
+            malloc = mem.ptr(debug + 8 + 8) if debug is not None else 0
+        except UnreadableMemory:
+            malloc = 0
+    name = _MALLOC_FUNCTIONS.get(names.get(malloc, ""), "unknown")
+    return Allocator(name, hooks if name != "unknown" else None, f"obj domain malloc read from {how}")
+
+
+def _statics(target: Target, mem: Memory, runtime: Runtime) -> _Statics:
+    cached = _cache.get(id(runtime))
+    if cached is not None and cached[0] is runtime:
+        return cached[1]
+    allocator = _detect_allocator(target, mem, runtime)
+    L = runtime.layout
+    if L.has("PyInterpreterState.obmalloc"):
+        main = _symbol(target, "obmalloc_state_main") if L["PyInterpreterState.obmalloc_size"] == 8 else None
+        statics = _Statics(allocator, (), None, main)
+    else:
+        states, why = _static_state(target, runtime)
+        statics = _Statics(allocator, tuple(states), why, None)
+    if len(_cache) > 8:
+        _cache.clear()
+    _cache[id(runtime)] = (runtime, statics)
+    return statics
+
+
+def _static_state(target: Target, runtime: Runtime) -> tuple[list[ObmallocState], str | None]:
+    """<= 3.11: file statics of Objects/obmalloc.c (.symtab only)."""
+    L = runtime.layout
+    arenas, maxarenas = _symbol(target, "arenas"), _symbol(target, "maxarenas")
+    root = _symbol(target, "arena_map_root") if L.key >= (3, 10) else None
+    if arenas is None or maxarenas is None or (L.key >= (3, 10) and root is None):
+        return [], "pymalloc's statics (arenas, maxarenas, arena_map_root) not found: no .symtab?"
+    return [ObmallocState(arenas, maxarenas, root, None)], None
+
+
+def _interpreter_states(mem: Memory, runtime: Runtime, main_state: int | None) -> tuple[list[ObmallocState], str | None]:
+    """3.12+: one state per interpreter that has its own (read anew: interpreters come and go)."""
+    L = runtime.layout
+    states: list[ObmallocState] = []
+    seen: set[int] = set()
+    try:
+        main = main_interpreter(mem, runtime)
+        interps = [main, *(i for i in interpreters(mem, runtime) if i != main)]
+    except PylifeError as exc:
+        return [], f"no interpreter to read obmalloc state from: {exc}"
+    for interp in interps[:MAX_INTERPRETER_STATES]:
+        base = _state_of(mem, runtime, interp, main_state if interp == main else None, is_main=interp == main)
+        if base is None or base in seen:
+            continue
+        seen.add(base)
+        states.append(ObmallocState(base + L["_obmalloc_state.arenas"], base + L["_obmalloc_state.maxarenas"],
+                                    base + L["_obmalloc_state.arena_map_root"], interp))
+    return states, (None if states else "no readable obmalloc state")
+
+
+def _state_of(mem: Memory, runtime: Runtime, interp: int, static: int | None, is_main: bool) -> int | None:
+    """struct _obmalloc_state of an interpreter (pycore_interp.h; obmalloc.c _PyMem_init_obmalloc)."""
+    L = runtime.layout
+    if L["PyInterpreterState.obmalloc_size"] != 8:
+        return interp + L["PyInterpreterState.obmalloc"]  # 3.12: embedded
+    if static is not None:
+        # 3.13: the main interpreter (and those with Py_RTFLAGS_USE_MAIN_OBMALLOC)
+        # point at the static obmalloc_state_main.
+        return static
+    try:
+        if not is_main and mem.u64(interp + L["PyInterpreterState.feature_flags"]) & Py_RTFLAGS_USE_MAIN_OBMALLOC:
+            return None
+        pointer = mem.ptr(interp + L["PyInterpreterState.obmalloc"])
+    except UnreadableMemory:
+        return None
+    return pointer or None
+
+
+def obmalloc_states(target: Target, mem: Memory, runtime: Runtime) -> tuple[list[ObmallocState], str | None]:
+    """Every pymalloc instance's state, or ([], why not)."""
+    statics = _statics(target, mem, runtime)
+    if runtime.layout.has("PyInterpreterState.obmalloc"):
+        return _interpreter_states(mem, runtime, statics.main_state)
+    return list(statics.states), statics.why_no_state
+
+
+# ---- is it in an arena? -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RadixTree:
+    """arena_map_* shifts and widths (obmalloc.c, 64-bit USE_INTERIOR_NODES)."""
+
+    top_shift: int
+    top_bits: int
+    mid_shift: int
+    mid_bits: int
+    bot_shift: int
+    bot_bits: int
+
+
+def radix_tree(layout: Layout) -> RadixTree | None:
+    """3.10: ADDRESS_BITS 48; 3.11+: 64 (obmalloc.c / pycore_obmalloc.h); None before 3.10."""
+    if layout.key <= (3, 9):
+        return None
+    if layout.key == (3, 10):
+        return RadixTree(38, 10, 28, 10, 20, 8)
+    return RadixTree(49, 15, 34, 15, 20, 14)
+
+
+def _in_arena_radix(mem: Memory, layout: Layout, root: int, address: int) -> tuple[bool, int | None]:
+    """obmalloc.c arena_map_is_used(): (in use, arena base when derivable)."""
+    tree = radix_tree(layout)
+    assert tree is not None
+    mid = mem.ptr(root + 8 * ((address >> tree.top_shift) & ((1 << tree.top_bits) - 1)))
+    if not mid:
+        return False, None
+    bot = mem.ptr(mid + 8 * ((address >> tree.mid_shift) & ((1 << tree.mid_bits) - 1)))
+    if not bot:
+        return False, None
+    # arena_coverage_t {int32_t tail_hi; int32_t tail_lo;}
+    tail_hi, tail_lo = struct.unpack("<ii", mem.read(bot + 8 * ((address >> tree.bot_shift) & ((1 << tree.bot_bits) - 1)), 8))
+    size = arena_size(layout)
+    tail = address & (size - 1)
+    if tail < tail_lo:  # the arena started in the previous 1 MiB window and ends at tail_lo
+        return True, (address & ~(size - 1)) - size + tail_lo
+    if tail >= tail_hi and tail_hi != 0:
+        # arena_map_mark_used(): tail_hi is -1 for an arena aligned on the window.
+        return True, (address & ~(size - 1)) + max(tail_hi, 0)
+    return False, None
+
+
+def _in_arena_index(mem: Memory, layout: Layout, state: ObmallocState, address: int, pool: int) -> tuple[bool, int | None]:
+    """3.8/3.9 obmalloc.c address_in_range(): arenas[pool->arenaindex].address."""
+    index = mem.u32(pool + 32)
+    maxarenas = mem.u32(state.maxarenas_var)
+    if index >= min(maxarenas, MAX_ARENAS):
+        return False, None
+    base = mem.ptr(mem.ptr(state.arenas_var) + 48 * index)
+    if base and 0 <= address - base < arena_size(layout):
+        return True, base
+    return False, None
+
+
+def in_arena(mem: Memory, layout: Layout, states: list[ObmallocState], address: int) -> tuple[bool | None, int | None]:
+    """(is ``address`` inside a live pymalloc arena?, the arena base). None: cannot tell."""
+    if not states:
+        return None, None
+    pool = address & ~(pool_size(layout) - 1)
+    answered = False
+    for state in states:
+        try:
+            if state.map_root is not None:
+                found, base = _in_arena_radix(mem, layout, state.map_root, address)
+            else:
+                found, base = _in_arena_index(mem, layout, state, address, pool)
+        except UnreadableMemory:
+            continue  # e.g. a pool header that is not mapped: not this state
+        answered = True
+        if found:
+            return True, base
+    return (False if answered else None), None
+
+
+# ---- the pool and block ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolBlock:
+    """The pymalloc block containing an address."""
+
+    pool: int
+    arena: int | None
+    szidx: int
+    size: int  # block size: the size class
+    block: int  # first byte of the block
+    state: BlockState
+    count: int  # pool->ref.count: blocks in use in this pool
+    nextoffset: int
+    why: str  # one line for the reasons list
+
+    def facts(self) -> dict[str, Any]:
+        return {"arena": self.arena, "pool": self.pool, "size_class": self.size, "szidx": self.szidx,
+                "block": self.block, "block_state": self.state.value, "pool_blocks_used": self.count}
+
+
+def pool_block(mem: Memory, layout: Layout, address: int, arena: int | None = None) -> PoolBlock | None:
+    """Decode the pool header and locate the block holding ``address``; None if no sane pool."""
+    psize = pool_size(layout)
+    pool = address & ~(psize - 1)
+    try:
+        header = mem.read(pool, POOL_OVERHEAD)
+    except UnreadableMemory:
+        return None
+    count, freeblock = struct.unpack_from("<IxxxxQ", header, 0)
+    szidx, nextoffset, maxnextoffset = struct.unpack_from("<III", header, 36)
+    if szidx >= NB_SMALL_SIZE_CLASSES or nextoffset > psize or maxnextoffset > psize:
+        return None
+    size = (szidx + 1) * ALIGNMENT
+    offset = address - pool
+    if offset < POOL_OVERHEAD:
+        return None  # the pool header itself
+    index = (offset - POOL_OVERHEAD) // size
+    block = pool + POOL_OVERHEAD + index * size
+    if block + size > pool + psize:
+        return None  # the unusable tail of the pool
+    where = f"pymalloc pool {pool:#x}, size class {size}"
+    if block - pool >= nextoffset:
+        return PoolBlock(pool, arena, szidx, size, block, BlockState.NEVER_USED, count, nextoffset,
+                         f"block never handed out (beyond nextoffset of its pool): {where}")
+    if count == 0:
+        return PoolBlock(pool, arena, szidx, size, block, BlockState.FREE, count, nextoffset,
+                         f"the block's pool is empty (no block in use): {where}")
+    node = freeblock
+    for _ in range(psize // size + 1):
+        if node == 0:
+            break
+        if node == block:
+            return PoolBlock(pool, arena, szidx, size, block, BlockState.FREE, count, nextoffset,
+                             f"block is on the free list of its pymalloc pool (size class {size})")
+        if not pool <= node < pool + psize:
+            break  # a corrupt free list: stop, do not follow it elsewhere
+        try:
+            node = mem.ptr(node)
+        except UnreadableMemory:
+            break
+    return PoolBlock(pool, arena, szidx, size, block, BlockState.ALLOCATED, count, nextoffset,
+                     f"allocated pymalloc block ({where})")
+
+
+def pymalloc_lookup(target: Target, mem: Memory, runtime: Runtime, address: int) -> tuple[PoolBlock | None, bool | None]:
+    """(the block holding ``address`` when it is in a pymalloc arena, in-arena answer)."""
+    states, _why = obmalloc_states(target, mem, runtime)
+    inside, base = in_arena(mem, runtime.layout, states, address)
+    if not inside:
+        return None, inside
+    return pool_block(mem, runtime.layout, address, base), True
+
+
+# ---- PYTHONMALLOC=debug ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DebugHeader:
+    base: int  # p: what the underlying allocator returned
+    requested: int  # requested size, stored big-endian
+    api: str  # the API byte as text ('o', 'm', 'r', or e.g. '\\xdd')
+    pads_ok: bool  # bytes 9-15 are FORBIDDENBYTE
+    trailer_ok: bool | None  # the 8 bytes after the data; None when not checked
+    dead: bool  # the header is 0xDD fill: freed by the hooks
+
+    @property
+    def valid(self) -> bool:
+        return self.api in DEBUG_APIS and self.pads_ok
+
+    def facts(self) -> dict[str, Any]:
+        return {"debug_header": self.base, "debug_api": self.api, "debug_pads_ok": self.pads_ok,
+                "debug_requested_size": self.requested if self.valid else None, "debug_trailer_ok": self.trailer_ok}
+
+
+def debug_header(mem: Memory, data: int) -> DebugHeader | None:
+    """The hooks' header in front of ``data`` (the pointer they returned)."""
+    try:
+        raw = mem.read(data - DEBUG_HEADER, DEBUG_HEADER)
+    except UnreadableMemory:
+        return None
+    requested = struct.unpack(">Q", raw[:8])[0]
+    api = chr(raw[8]) if 0x20 <= raw[8] < 0x7F else f"\\x{raw[8]:02x}"
+    pads_ok = all(b == FORBIDDENBYTE for b in raw[9:16])
+    dead = all(b == DEADBYTE for b in raw[8:16])
+    trailer_ok: bool | None = None
+    if api in DEBUG_APIS and pads_ok and requested < MAX_CHUNK:
+        try:
+            trailer_ok = all(b == FORBIDDENBYTE for b in mem.read(data + requested, DEBUG_TRAILER))
+        except UnreadableMemory:
+            trailer_ok = None
+    return DebugHeader(data - DEBUG_HEADER, requested, api, pads_ok, trailer_ok, dead)
+
+
+def dead_fill(mem: Memory, address: int, size: int = 16, byte: int = DEADBYTE) -> bool:
+    """``size`` bytes of 0xDD at ``address``: what _PyMem_DebugRawFree leaves (or another fill byte)."""
+    try:
+        return mem.read(address, size) == bytes([byte]) * size
+    except UnreadableMemory:
+        return False
+
+
+# ---- glibc malloc ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    address: int  # the chunk header (user pointer - 16)
+    size: int
+    mmapped: bool
+    in_use: bool | None  # None when the next chunk is unreadable
+    tcache: bool  # the first 16 user bytes look like a tcache entry {next, key}
+    why: str
+
+    def facts(self) -> dict[str, Any]:
+        return {"chunk": self.address, "chunk_size": self.size, "chunk_in_use": self.in_use,
+                "chunk_mmapped": self.mmapped, "chunk_tcache": self.tcache}
+
+
+def _tcache_like(mem: Memory, user: int, size: int, key: int | None) -> bool:
+    """glibc tcache_entry {next (PROTECT_PTR since 2.32); key}: tcache_put() in malloc.c."""
+    try:
+        first, second = struct.unpack("<QQ", mem.read(user, 16))
+    except UnreadableMemory:
+        return False
+    if key is not None and second == key:
+        return True
+    # Safe-linking (glibc 2.32+): next = PROTECT_PTR(&e->next, next) = (pos >> 12) ^ next.
+    # (Plain pre-2.32 links are not recognised: a live GC head's _gc_next
+    # would look just like one.)
+    nxt = (user >> 12) ^ first
+    if nxt == 0:
+        return True  # the bin's last entry: PROTECT_PTR(pos, NULL)
+    if nxt % ALIGNMENT or not 4096 <= nxt < 1 << 47 or nxt == user:
+        return False
+    try:
+        return bool(mem.u64(nxt - 8) & ~7 == size)  # the next entry is a chunk of the same bin
+    except UnreadableMemory:
+        return False
+
+
+_tcache_keys: dict[int, tuple[Target, int | None]] = {}
+
+
+def _tcache_key(target: Target, mem: Memory) -> int | None:
+    """glibc >= 2.34's random ``tcache_key`` (a libc static: needs libc's symbols)."""
+    cached = _tcache_keys.get(id(target))
+    if cached is None or cached[0] is not target:
+        cached = (target, _symbol(target, "tcache_key"))
+        _tcache_keys.clear()
+        _tcache_keys[id(target)] = cached
+    if cached[1] is None:
+        return None
+    try:
+        return mem.u64(cached[1])
+    except UnreadableMemory:
+        return None
+
+
+def glibc_chunk(target: Target, mem: Memory, user: int) -> Chunk | None:
+    """The malloc chunk whose user data starts at ``user``; None when no sane header is there."""
+    if user % ALIGNMENT:
+        return None
+    try:
+        prev_size, size_field = struct.unpack("<QQ", mem.read(user - 16, 16))
+    except UnreadableMemory:
+        return None
+    size = size_field & ~7
+    if size < MIN_CHUNK or size % ALIGNMENT or size > MAX_CHUNK:
+        return None
+    if size_field & IS_MMAPPED:
+        # mmap'd chunks are page-aligned with prev_size as the leading slack (malloc.c sysmalloc_mmap).
+        if (user - 16 - prev_size) % 4096 or (size + prev_size) % 4096:
+            return None
+        return Chunk(user - 16, size, True, True, False, f"mmap'd glibc chunk of {size} bytes (freed ones are unmapped)")
+    try:
+        next_prev_size, next_size = struct.unpack("<QQ", mem.read(user - 16 + size, 16))
+    except UnreadableMemory:
+        return Chunk(user - 16, size, False, None, False, f"glibc chunk of {size} bytes (next chunk unreadable)")
+    if next_size & ~7 and (next_size & ~7) < MIN_CHUNK:
+        return None  # the "next chunk" has a nonsense size: this was no chunk header
+    if not next_size & PREV_INUSE:
+        if next_prev_size != size:
+            return None  # a free chunk's footer (the next prev_size) repeats its size: set_foot()
+        return Chunk(user - 16, size, False, False, False,
+                     f"glibc chunk of {size} bytes is free (the next chunk's PREV_INUSE bit is clear)")
+    tcache = _tcache_like(mem, user, size, _tcache_key(target, mem))
+    return Chunk(user - 16, size, False, True, tcache, f"glibc chunk of {size} bytes, in use by malloc")
+
+
+def allocator_facts(allocator: Allocator) -> dict[str, Any]:
+    return {"name": allocator.name, "debug_hooks": allocator.debug_hooks, "label": allocator.label}

@@ -6,6 +6,7 @@ PylifeError <-> gdb.GdbError.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import gdb  # type: ignore[import-not-found]
@@ -14,7 +15,21 @@ from .. import env
 from ..commands import CommandFailed, execute, help_text
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
-from ..target import Module, NativeFrame, TargetKind, ThreadInfo
+from ..target import (
+    FAULT_SIGNALS,
+    GENERAL_REGISTERS,
+    SIGNAL_NAMES,
+    FrameArgument,
+    FrameArguments,
+    Module,
+    NativeFrame,
+    StopInfo,
+    TargetKind,
+    ThreadInfo,
+)
+
+_INFO_SYMBOL = re.compile(r"^.*? in section (\S+)(?: of (.+))?$")
+_MASK64 = (1 << 64) - 1
 
 
 class GdbTarget:
@@ -153,6 +168,85 @@ class GdbTarget:
             return int(value.cast(gdb.lookup_type("unsigned long"))) & ((1 << 64) - 1)
         except gdb.error as exc:
             raise UserError(f"cannot evaluate '{expression}': {exc}") from None
+
+    # -- optional Target methods (pylife.target: section_of, stop_info) ------
+
+    def section_of(self, address: int) -> tuple[str, str] | None:
+        """(section, image) from `info symbol`: works live and on cores, no process access."""
+        try:
+            text = gdb.execute(f"info symbol {address:#x}", to_string=True).strip()
+        except gdb.error:
+            return None
+        match = _INFO_SYMBOL.match(text.splitlines()[0] if text else "")
+        if match is None:
+            return None
+        return match.group(1), (match.group(2) or gdb.current_progspace().filename or "").strip()
+
+    def stop_info(self, frames: int = 8) -> StopInfo | None:
+        thread = gdb.selected_thread()
+        if thread is None:
+            return None
+        signal = code = fault = None
+        try:
+            siginfo = gdb.parse_and_eval("$_siginfo")
+            number = int(siginfo["si_signo"])
+            signal = SIGNAL_NAMES.get(number, f"signal {number}") if number else None
+            code = int(siginfo["si_code"])
+            if signal in FAULT_SIGNALS:
+                fault = int(siginfo["_sifields"]["_sigfault"]["si_addr"]) & _MASK64
+        except (gdb.error, RuntimeError, ValueError):
+            pass
+        try:
+            frame: gdb.Frame | None = gdb.newest_frame()
+        except gdb.error:
+            return StopInfo(thread.ptid[1] or thread.ptid[0], signal, code, fault, None, {}, ())
+        registers: dict[str, int] = {}
+        for name in GENERAL_REGISTERS:
+            try:
+                registers[name] = int(frame.read_register(name)) & _MASK64
+            except (gdb.error, ValueError):
+                continue
+        arguments: list[FrameArguments] = []
+        while frame is not None and len(arguments) < frames:
+            try:
+                name, pc = frame.name(), frame.pc()
+            except gdb.error:
+                break
+            arguments.append(FrameArguments(name, pc, _frame_arguments(frame)))
+            try:
+                frame = frame.older()
+            except gdb.error:
+                break
+        return StopInfo(thread.ptid[1] or thread.ptid[0], signal, code, fault, registers.get("rip"),
+                        registers, tuple(arguments))
+
+
+def _frame_arguments(frame: gdb.Frame) -> tuple[FrameArgument, ...]:
+    """The frame's named arguments (DWARF), as integers when they are pointers or integers."""
+    try:
+        block = frame.block()
+    except (RuntimeError, gdb.error):
+        return ()
+    while block is not None and block.function is None:
+        block = block.superblock  # from an inner lexical block to the function's
+    if block is None:
+        return ()
+    result: list[FrameArgument] = []
+    for symbol in block:
+        if not symbol.is_argument:
+            continue
+        value: int | None = None
+        type_name = "?"
+        try:
+            raw = symbol.value(frame)
+            type_name = str(raw.type)
+            code = raw.type.strip_typedefs().code
+            if not raw.is_optimized_out and code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT):
+                value = int(raw) & _MASK64
+        except (gdb.error, RuntimeError, ValueError):
+            value = None
+        result.append(FrameArgument(symbol.name, type_name, value))
+    return tuple(result)
 
 
 _C_TYPE_OF_SIZE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long"}

@@ -23,7 +23,18 @@ from .. import env, glibc
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
-from ..target import Memory, Module, NativeFrame, TargetKind, ThreadInfo
+from ..target import (
+    FAULT_SIGNALS,
+    GENERAL_REGISTERS,
+    FrameArgument,
+    FrameArguments,
+    Memory,
+    Module,
+    NativeFrame,
+    StopInfo,
+    TargetKind,
+    ThreadInfo,
+)
 
 _MASK64 = (1 << 64) - 1
 # Process plugins that read a post-mortem image rather than a live process.
@@ -42,6 +53,7 @@ _NAMED = re.compile(r"^(?P<amp>&\s*)?(?P<name>[A-Za-z_]\w*)(?P<path>(?:\.|->|\[)
 _CAST = re.compile(r"^\(\s*(?P<type>[A-Za-z_][\w ]*?)\s*(?P<stars>[\s*]*)\)\s*(?P<rest>\S.*)$", re.S)
 _QUALIFIERS = {"const", "volatile"}
 _DIAGNOSTIC_PREFIX = re.compile(r"^error:\s*(<user expression \d+>:\d+:\d+:\s*)?")
+_FAULT_ADDRESS = re.compile(r"fault address:\s*(0x[0-9a-fA-F]+)")
 
 
 class _NotReadOnly(Exception):
@@ -55,6 +67,7 @@ class LldbTarget:
         # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
         self.target = target
         self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
+        self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
         self._symbols: dict[tuple[int, int], tuple[str | None, str | None, int | None, str | None]] = {}
         self.hit_thread: int | None = None  # tid of the thread stopped by a watchpoint, during its callback
 
@@ -240,6 +253,78 @@ class LldbTarget:
             pass
         return self._evaluate(text)
 
+    # -- optional Target methods (pylife.target: section_of, stop_info) ------
+
+    def section_of(self, address: int) -> tuple[str, str] | None:
+        resolved = self.target.ResolveLoadAddress(address)
+        section = resolved.GetSection()
+        if section.IsValid() and section.GetName():
+            module = resolved.GetModule()
+            path = module.GetFileSpec().fullpath if module.IsValid() else ""
+            return section.GetName(), path or ""
+        # lldb-16 fails to resolve data addresses of images with a PT_TLS
+        # segment (libpython3.12+): look the address up in the sections' load ranges.
+        for start, end, name, path in self._section_table():
+            if start <= address < end:
+                return name, path
+        return None
+
+    def _section_table(self) -> list[tuple[int, int, str, str]]:
+        key = (int(self.process.GetUniqueID()) if self.process.IsValid() else 0, int(self.target.GetNumModules()))
+        if self._sections is not None and self._sections[0] == key:
+            return self._sections[1]
+        table: list[tuple[int, int, str, str]] = []
+        for module in self.target.module_iter():
+            path = module.GetFileSpec().fullpath or ""
+            pending = [module.GetSectionAtIndex(i) for i in range(module.GetNumSections())]
+            while pending and len(table) < 100_000:
+                section = pending.pop()
+                children = section.GetNumSubSections()
+                if children:
+                    pending.extend(section.GetSubSectionAtIndex(i) for i in range(children))
+                    continue
+                start = section.GetLoadAddress(self.target)
+                size = section.GetByteSize()
+                if start not in (lldb.LLDB_INVALID_ADDRESS, 0) and size:
+                    table.append((int(start), int(start) + int(size), section.GetName() or "", path))
+        self._sections = (key, table)
+        return table
+
+    def stop_info(self, frames: int = 8) -> StopInfo | None:
+        process = self.process
+        thread = process.GetSelectedThread() if process.IsValid() else None
+        if thread is None or not thread.IsValid():
+            return None
+        description = thread.GetStopDescription(256) or None
+        signal = fault = code = None
+        if thread.GetStopReason() == lldb.eStopReasonSignal:
+            number = int(thread.GetStopReasonDataAtIndex(0))
+            signal = process.GetUnixSignals().GetSignalAsCString(number) or f"signal {number}"
+            code, fault = _siginfo(thread, number)
+            match = _FAULT_ADDRESS.search(description or "")
+            if fault is None and match:
+                fault = int(match.group(1), 16)
+            if signal not in FAULT_SIGNALS:
+                fault = None
+        frame = thread.GetFrameAtIndex(0)
+        registers: dict[str, int] = {}
+        if frame.IsValid():
+            for name in GENERAL_REGISTERS:
+                value = frame.FindRegister(name)
+                if value is not None and value.IsValid():
+                    error = lldb.SBError()
+                    number = value.GetValueAsUnsigned(error, 0)
+                    if error.Success():
+                        registers[name] = int(number) & _MASK64
+        arguments: list[FrameArguments] = []
+        for index in range(max(0, frames)):
+            frame = thread.GetFrameAtIndex(index)
+            if not frame.IsValid():
+                break
+            arguments.append(FrameArguments(frame.GetFunctionName(), int(frame.GetPC()), _frame_arguments(frame)))
+        return StopInfo(int(thread.GetThreadID()), signal, code, fault, registers.get("rip"), registers,
+                        tuple(arguments), description)
+
     # -- expressions -----------------------------------------------------
 
     def _frame(self) -> lldb.SBFrame:
@@ -371,6 +456,40 @@ class LldbTarget:
         if not value.GetError().Success():
             raise self._fail(shown or expression, _expression_error(value.GetError().GetCString() or ""))
         return value
+
+
+def _siginfo(thread: lldb.SBThread, number: int) -> tuple[int | None, int | None]:
+    """(si_code, si_addr) of a live stop (x86-64 siginfo_t: si_code @8, si_addr @16).
+
+    lldb-16 answers "Not implemented" for ELF cores: then both are None."""
+    value = thread.GetSiginfo()
+    if not value.IsValid() or value.GetError().Fail():
+        return None, None
+    data = value.GetData()
+    error = lldb.SBError()
+    signo = data.GetSignedInt32(error, 0)
+    if error.Fail() or signo != number:
+        return None, None
+    code = data.GetSignedInt32(error, 8)
+    address = data.GetUnsignedInt64(error, 16)
+    return (None, None) if error.Fail() else (int(code), int(address) & _MASK64)
+
+
+def _frame_arguments(frame: lldb.SBFrame) -> tuple[FrameArgument, ...]:
+    """The frame's named arguments (debug info), as integers when they are pointers or integers."""
+    values = frame.GetVariables(True, False, False, True)  # arguments, locals, statics, in scope only
+    result: list[FrameArgument] = []
+    for index in range(values.GetSize()):
+        value = values.GetValueAtIndex(index)
+        type_class = value.GetType().GetCanonicalType().GetTypeClass()
+        number: int | None = None
+        if type_class in (lldb.eTypeClassPointer, lldb.eTypeClassBuiltin, lldb.eTypeClassEnumeration):
+            error = lldb.SBError()
+            raw = value.GetValueAsUnsigned(error, 0)
+            if error.Success() and not value.GetError().Fail():
+                number = int(raw) & _MASK64
+        result.append(FrameArgument(value.GetName() or "?", value.GetTypeName() or "?", number))
+    return tuple(result)
 
 
 def _first_frame_as_gdb(thread: lldb.SBThread) -> int:

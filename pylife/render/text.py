@@ -43,7 +43,47 @@ def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
 
 
+def _allocator_text(facts: dict[str, Any]) -> str:
+    """One line about the allocator and the block, from the `allocator` facts of a verdict."""
+    if not facts:
+        return "unknown"
+    parts = [str(facts.get("label") or facts.get("name") or "unknown allocator")]
+    region = facts.get("region")
+    if region == "static":
+        parts.append(f"static data ({facts.get('section')})")
+    if facts.get("pool") is not None:
+        arena = f", arena {facts['arena']:#x}" if facts.get("arena") is not None else ""
+        parts.append(f"pool {facts['pool']:#x}{arena}, size class {facts.get('size_class')}, "
+                     f"block {facts.get('block', 0):#x} {facts.get('block_state')}")
+    if facts.get("debug_header") is not None:
+        pads = "ok" if facts.get("debug_pads_ok") else "damaged"
+        size = facts.get("debug_requested_size")
+        parts.append(f"debug header API '{facts.get('debug_api')}', pads {pads}"
+                     + (f", {size} bytes requested" if size is not None else ""))
+    if facts.get("chunk") is not None:
+        state = {True: "in use", False: "free", None: "state unknown"}[facts.get("chunk_in_use")]
+        mmapped = ", mmap'd" if facts.get("chunk_mmapped") else ""
+        parts.append(f"glibc chunk {facts['chunk']:#x}, {facts.get('chunk_size')} bytes, {state}{mmapped}")
+    if facts.get("new_object") is not None:
+        parts.append(f"now holds a {facts.get('new_type')} at {facts['new_object']:#x}")
+    return "; ".join(parts)
+
+
+def _verdict_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    if "verdict" not in data:
+        return []
+    rows = [("verdict", data["verdict"])]
+    rows += [("because", reason) for reason in data.get("reasons", [])]
+    if data.get("stale_type"):
+        rows.append(("stale type", data["stale_type"]))
+    rows.append(("allocator", _allocator_text(data.get("allocator") or {})))
+    return rows
+
+
 def _info(data: dict[str, Any], color: bool) -> str:
+    if "error" in data:  # not readable as an object, but the allocator says what it is
+        head = _bold(f"No live PyObject at {data['address']:#x}", color)
+        return head + "\n" + key_value_table([("problem", data["error"]), *_verdict_rows(data)])
     gc = data["gc"]
     if gc["tracked"] is None:
         gc_text = "unknown"
@@ -63,6 +103,7 @@ def _info(data: dict[str, Any], color: bool) -> str:
         ("gc", gc_text),
         ("value", data["preview"]),
     ]
+    rows += _verdict_rows(data)
     rows += [("note", note) for note in data["notes"]]
     head = _bold(f"PyObject at {data['address']:#x}", color)
     return head + "\n" + key_value_table(rows)
@@ -112,7 +153,55 @@ def _bt(data: dict[str, Any], color: bool) -> str:
     return "\n".join(out).rstrip("\n")
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {"info": _info, "version": _version, "bt": _bt}
+def _pymalloc(data: dict[str, Any], color: bool) -> str:
+    pools = data["pools"]
+    head = _bold(f"pymalloc ({data['allocator']['label']})", color)
+    summary = key_value_table([
+        ("arenas", f"{data['arenas']} of {data['arena_size'] >> 10} KiB ({data['arena_objects']} arena objects)"),
+        ("pools", f"{pools['total']} of {data['pool_size'] >> 10} KiB: {pools['used']} used, {pools['empty']} empty, "
+                  f"{pools['untouched']} never used"),
+        ("blocks", f"{data['blocks_used']} in use, {data['bytes_used']} bytes"),
+    ])
+    rows = [[c["size"], c["pools"], c["blocks_used"], c["blocks_free"], c["bytes_used"]] for c in data["classes"]]
+    out = [head, summary, "", table(["size", "pools", "blocks in use", "avail blocks", "bytes in use"], rows)]
+    out += [f"note: {escape(note)}" for note in data["notes"]]
+    return "\n".join(out)
+
+
+def _alloc_site(data: dict[str, Any], color: bool) -> str:
+    what = f"{data['type']} at {data['address']:#x}" if data.get("type") else f"{data['address']:#x}"
+    if not data["traced"]:
+        return _bold(f"No allocation trace for {what}", color) + "".join(f"\n  {escape(n)}" for n in data["notes"])
+    head = _bold(f"{what} was allocated ({data['size']} bytes at {data['allocation']:#x}), most recent call last:", color)
+    lines = [head]
+    lines += [f'  File "{escape(frame["file"])}", line {frame["line"]}' for frame in data["frames"]]
+    total = data.get("total_frames")
+    if total is not None and total > len(data["frames"]):
+        lines.append(f"  ({total - len(data['frames'])} older frames not recorded: tracemalloc keeps {data['max_frames']})")
+    return "\n".join(lines)
+
+
+def _diagnose(data: dict[str, Any], color: bool) -> str:
+    out = [_bold(f"pylife diagnose: {data['kind']}", color)]
+    out += [escape(line) for line in data["summary"].splitlines()]
+    for obj in data["objects"]:
+        kind = f" ({obj['type']})" if obj.get("type") else ""
+        out.append(f"  {obj['address']:#x}{escape(kind)} {obj['verdict']}: {escape(obj['source'])}")
+        out += [f"      {escape(reason)}" for reason in obj["reasons"]]
+    if data["stack"]:
+        out.append("stack:")
+        for number, frame in enumerate(data["stack"]):
+            where = f" at {escape(frame['file'])}:{frame['line']}" if frame.get("file") else ""
+            marker = "py" if frame["kind"] == "python" else "c "
+            out.append(f"  #{number:<3} {marker} {escape(frame['function'])}{where}")
+    out += [f"note: {escape(note)}" for note in data["notes"]]
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {
+    "info": _info, "version": _version, "bt": _bt, "pymalloc": _pymalloc, "alloc-site": _alloc_site,
+    "diagnose": _diagnose,
+}
 
 
 def render(report: Report, color: bool = False) -> str:

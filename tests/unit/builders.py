@@ -940,3 +940,308 @@ class Pool:
 
 
 _TEMPLATES: dict[tuple[int, int], FakePython] = {}
+
+
+# ---- allocators: pymalloc arenas, the debug hooks, glibc chunks (liveness tests) ----------
+
+DEBUG_HEADER = 16  # PYTHONMALLOC=debug: {size (big-endian); api id; 7 x 0xFD} (Objects/obmalloc.c)
+ARENA_BASE = 0x7F70_0000_0000  # the fake's pymalloc arena: aligned to every ARENA_SIZE
+GLIBC_HEAP = 0x5555_5560_0000  # the fake's malloc heap ("brk" area)
+LIBC_DATA = 0x7E00_0020_0000  # stands for main_arena in libc's .data (free-list links point there)
+
+
+class ArenaPool(Pool):
+    """A :class:`Pool` carved out of a :class:`FakeObmalloc` arena (arenaindex 0)."""
+
+    def __init__(self, py: FakePython, size_class: int, address: int) -> None:
+        assert size_class % 16 == 0 and 16 <= size_class <= 512
+        self.target = py.target
+        self.size_class = size_class
+        self.pool_size = 4096 if py.key <= (3, 9) else 16384
+        self.address = address
+        self.count = 0
+        self.freeblock = 0
+        self.nextoffset = POOL_OVERHEAD
+        self._write_header()
+
+
+class FakeObmalloc:
+    """CPython's allocator state in a FakePython, laid out as the real one is.
+
+    - which allocator: ``_PyObject`` / ``_PyMem_Debug`` (<= 3.11 statics) or
+      ``_PyRuntime.allocators`` (3.12+), pointing at fake functions named like
+      CPython's (``_PyObject_Malloc``, ``_PyMem_DebugMalloc``, ...);
+    - one arena: ``arenas[0]`` + ``maxarenas`` (statics up to 3.11, the
+      interpreter's ``struct _obmalloc_state`` from 3.12, ``obmalloc_state_main``
+      in 3.13) and, from 3.10, the radix tree ``arena_map_root``;
+    - objects in its pools, with the debug hooks' header and 0xDD fill when
+      ``debug_hooks``; glibc-style chunks for blocks above 512 bytes;
+    - ``section_of`` on the target: the static area is libpython's ``.data``.
+    """
+
+    def __init__(self, py: FakePython, *, debug_hooks: bool = False, allocator: str = "pymalloc",
+                 tracemalloc: bool = False) -> None:
+        self.py = py
+        self.t = py.target
+        self.debug_hooks = debug_hooks
+        self.hooks = DEBUG_HEADER if debug_hooks else 0
+        key = py.key
+        self.pool_size = 4096 if key <= (3, 9) else 16384
+        self.arena_size = (256 << 10) if key <= (3, 9) else (1 << 20)
+        self.pools: dict[int, ArenaPool] = {}
+        self.next_pool = ARENA_BASE
+        self.heap_cursor = GLIBC_HEAP + 16
+        self.heap_mapped = 0
+        self.chunks: dict[int, int] = {}  # user pointer -> chunk size
+        libpython = next((m.path for m in self.t.module_list if "libpython" in m.path), "libpython")
+        self.t.section_of = lambda address: (".data", libpython) if STATIC_BASE <= address < HEAP_BASE else None  # type: ignore[attr-defined]
+        functions = {name: py.static.alloc(16) for name in (
+            "_PyObject_Malloc", "_PyMem_RawMalloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
+            "_PyObject_MiMalloc", "tracemalloc_malloc_gil")}
+        self.t.symbols.update(functions)
+        real = {"pymalloc": "_PyObject_Malloc", "malloc": "_PyMem_RawMalloc", "mimalloc": "_PyObject_MiMalloc"}[allocator]
+        outer = "_PyMem_DebugMalloc" if debug_hooks else real
+        if "_PyRuntimeState.allocators_standard_obj" in py.off:
+            standard = py.runtime + py.o("_PyRuntimeState.allocators_standard_obj")
+            debug = py.runtime + py.o("_PyRuntimeState.allocators_debug_obj")
+        else:
+            standard = py.static.alloc(40)
+            debug_all = py.static.alloc(3 * 48)
+            self.t.symbols["_PyObject"] = standard
+            self.t.symbols["_PyMem_Debug"] = debug_all
+            debug = debug_all + 2 * 48
+        self.t.write_u64(standard + 8, functions[outer])
+        self.t.write_u8(debug, ord("o"))
+        self.t.write_u64(debug + 16, functions[real])
+        if tracemalloc:  # tracemalloc's hooks wrap the allocator and keep it in allocators.obj
+            saved = self._tracemalloc_saved_obj()
+            self.t.write_u64(saved + 8, functions[outer])
+            self.t.write_u64(standard + 8, functions["tracemalloc_malloc_gil"])
+        self._build_arena()
+
+    def _tracemalloc_saved_obj(self) -> int:
+        py = self.py
+        if "_tracemalloc_runtime_state.allocators_obj" in py.off:
+            return (py.runtime + py.o("_PyRuntimeState.tracemalloc")
+                    + py.o("_tracemalloc_runtime_state.allocators_obj"))
+        saved = py.static.alloc(3 * 40)
+        self.t.symbols["allocators"] = saved
+        return saved + 2 * 40
+
+    # ---- the arena ----------------------------------------------------------------
+
+    def _state(self) -> int:
+        """struct _obmalloc_state (3.12+), or 0 up to 3.11 (statics)."""
+        py = self.py
+        if "PyInterpreterState.obmalloc" not in py.off:
+            return 0
+        if py.o("PyInterpreterState.obmalloc_size") != 8:
+            return py.interp + py.o("PyInterpreterState.obmalloc")  # 3.12: embedded
+        state = py.static.alloc(0x1000)  # 3.13: the main interpreter's obmalloc_state_main
+        self.t.symbols["obmalloc_state_main"] = state
+        return state
+
+    def _build_arena(self) -> None:
+        py, t = self.py, self.t
+        t.map(ARENA_BASE, self.arena_size)
+        arenas = py.static.alloc(48 * 4)
+        t.write_u64(arenas, ARENA_BASE)  # arenas[0].address
+        t.write_u64(arenas + 8, ARENA_BASE)  # pool_address: the next never-used pool
+        t.write_u32(arenas + 16, self.arena_size // self.pool_size)  # nfreepools
+        t.write_u32(arenas + 20, self.arena_size // self.pool_size)  # ntotalpools
+        self.arena_object = arenas
+        state = self._state()
+        if state:
+            arenas_var, maxarenas_var = state + py.o("_obmalloc_state.arenas"), state + py.o("_obmalloc_state.maxarenas")
+            root = state + py.o("_obmalloc_state.arena_map_root")
+        else:
+            arenas_var, maxarenas_var = py.static.alloc(8), py.static.alloc(8)
+            t.symbols["arenas"], t.symbols["maxarenas"] = arenas_var, maxarenas_var
+            root = py.static.alloc(8 << 10) if py.key == (3, 10) else py.static.alloc(8 << 15) if py.key == (3, 11) else 0
+            if root:
+                t.symbols["arena_map_root"] = root
+        t.write_u64(arenas_var, arenas)
+        t.write_u32(maxarenas_var, 4)
+        if root:
+            self._mark_used(root, ARENA_BASE)
+
+    def _mark_used(self, root: int, base: int) -> None:
+        """obmalloc.c arena_map_mark_used() for an ARENA_SIZE-aligned arena: tail_hi = -1."""
+        py, t = self.py, self.t
+        top_shift, top_bits, mid_shift, mid_bits, bot_bits = (38, 10, 28, 10, 8) if py.key == (3, 10) else (49, 15, 34, 15, 14)
+        mid = py.static.alloc(8 << mid_bits)
+        bot = py.static.alloc(8 << bot_bits)
+        t.write_u64(root + 8 * ((base >> top_shift) & ((1 << top_bits) - 1)), mid)
+        t.write_u64(mid + 8 * ((base >> mid_shift) & ((1 << mid_bits) - 1)), bot)
+        t.write_i32(bot + 8 * ((base >> 20) & ((1 << bot_bits) - 1)), -1)  # arena_coverage_t.tail_hi
+
+    def pool(self, size_class: int) -> ArenaPool:
+        """The (first) pool serving ``size_class``, carved out of the arena on first use."""
+        pool = self.pools.get(size_class)
+        if pool is None:
+            pool = ArenaPool(self.py, size_class, self.next_pool)
+            self.next_pool += self.pool_size
+            self.t.write_u64(self.arena_object + 8, self.next_pool)  # pool_address
+            self.pools[size_class] = pool
+        return pool
+
+    # ---- objects --------------------------------------------------------------------
+
+    def _request(self, type_address: int, size: int) -> tuple[int, int]:
+        flags = self.py.type_flags.get(type_address, 0)
+        pre = (16 if flags & TPFLAGS_HAVE_GC else 0) + (16 if flags & self.py.managed_mask() else 0)
+        return pre, pre + size
+
+    def new_object(self, type_address: int, size: int, *, refcnt: int = 1, generation: int | None = 0) -> int:
+        """An object of ``size`` bytes in a pymalloc block (or a glibc chunk above 512 bytes)."""
+        pre, request = self._request(type_address, size)
+        total = request + (self.hooks + 8 if self.debug_hooks else 0)
+        if total <= 512:
+            block = self.pool(-(-total // 16) * 16).alloc(total)
+        elif self.debug_hooks:
+            # pymalloc hands large requests to the (hooked) PyMem_RawMalloc: a second, 'r' header.
+            user = self.malloc(total + self.hooks + 8)
+            self._debug_header(user, total, "r")
+            block = user + self.hooks
+        else:
+            block = self.malloc(total)
+        if self.debug_hooks:
+            self._debug_header(block, request)
+        obj = block + self.hooks + pre
+        self.t.write(block + self.hooks, b"\0" * request)
+        self.py._header(obj, type_address, refcnt)
+        if type_address in self.py.type_flags and self.py.type_flags[type_address] & TPFLAGS_HAVE_GC and generation is not None:
+            self.py.gc_track(obj, generation)
+        return obj
+
+    def _debug_header(self, block: int, request: int, api: str = "o") -> None:
+        self.t.write(block, struct.pack(">Q", request) + api.encode() + b"\xfd" * 7)
+        self.t.write(block + DEBUG_HEADER + request, b"\xfd" * 8)
+
+    def instance(self, type_address: int, **kwargs: int) -> int:
+        basicsize = struct.unpack("<q", self.t.read(type_address + self.py.o("PyTypeObject.tp_basicsize"), 8))[0]
+        return self.new_object(type_address, basicsize, **kwargs)
+
+    def free_object(self, obj: int, type_address: int, size: int) -> None:
+        """What deallocation does to the memory: debug 0xDD fill, then pymalloc_free / free()."""
+        pre, request = self._request(type_address, size)
+        block = obj - pre - self.hooks
+        if self.debug_hooks:
+            self.t.write(block, b"\xdd" * (self.hooks + request + 8))
+        total = request + (self.hooks + 8 if self.debug_hooks else 0)
+        if total <= 512:
+            self.pools[-(-total // 16) * 16].free(block)
+        elif self.debug_hooks:
+            self.t.write(block - self.hooks, b"\xdd" * self.hooks)  # the raw header, then free()
+            self.free_chunk(block - self.hooks)
+        else:
+            self.free_chunk(block)
+
+    # ---- glibc ------------------------------------------------------------------------
+
+    def malloc(self, size: int) -> int:
+        """A glibc chunk {prev_size; size | PREV_INUSE} with its user data at +16."""
+        chunk_size = max(32, -(-(size + 8) // 16) * 16)
+        user = self.heap_cursor
+        end = user - 16 + chunk_size
+        needed = end + 32 - GLIBC_HEAP
+        if needed > self.heap_mapped:
+            grow = -(-(needed - self.heap_mapped) // 0x10000) * 0x10000
+            self.t.map(GLIBC_HEAP + self.heap_mapped, grow)
+            self.heap_mapped += grow
+        self.t.write_u64(user - 8, chunk_size | 1)
+        self.t.write_u64(end + 8, 32 | 1)  # the next chunk: PREV_INUSE set
+        self.heap_cursor = end + 16
+        self.chunks[user] = chunk_size
+        return user
+
+    def free_chunk(self, user: int, *, tcache: bool = False) -> None:
+        """free(): a tcache entry {PROTECT_PTR(next = NULL), key}, or an unsorted-bin chunk."""
+        size = self.chunks[user]
+        if tcache:
+            self.t.write_u64(user, user >> 12)  # safe-linked NULL: the last entry of its bin
+            self.t.write_u64(user + 8, 0x1234_5678_9ABC_DEF0)  # tcache_key
+            return
+        self.t.write_u64(user, LIBC_DATA)  # fd, bk -> main_arena's unsorted bin
+        self.t.write_u64(user + 8, LIBC_DATA)
+        nxt = user - 16 + size
+        self.t.write_u64(nxt, size)  # set_foot(): the next chunk's prev_size
+        self.t.write_u64(nxt + 8, self.t.peek_u64(nxt + 8) & ~1)  # clear PREV_INUSE
+
+
+class FakeTracemalloc:
+    """tracemalloc's traces table in a FakePython (Modules/_tracemalloc.c; pycore_tracemalloc.h).
+
+    ``trace(pointer, size, frames)`` records an allocation whose traceback is
+    ``frames`` ((filename, lineno), most recent first), as tracemalloc does.
+    """
+
+    NBUCKETS = 16
+
+    def __init__(self, py: FakePython, *, tracing: bool = True, max_nframe: int = 25) -> None:
+        self.py = py
+        self.t = py.target
+        off = py.off
+        self.legacy = "_Py_hashtable_t.key_size" in off  # 3.8: keys and data inline
+        self.table = py.static.alloc(80)
+        self.buckets = py.static.alloc(8 * self.NBUCKETS)
+        if self.legacy:
+            self.t.write_u64(self.table + py.o("_Py_hashtable_t.nbuckets"), self.NBUCKETS)
+            self.t.write_u64(self.table + py.o("_Py_hashtable_t.key_size"), 8)
+            self.t.write_u64(self.table + py.o("_Py_hashtable_t.data_size"), 16)
+        else:
+            self.t.write_u64(self.table + py.o("_Py_hashtable_t.nbuckets"), self.NBUCKETS)
+        self.t.write_u64(self.table + py.o("_Py_hashtable_t.buckets"), self.buckets)
+        if "_PyRuntimeState.tracemalloc" in off:
+            state = py.runtime + py.o("_PyRuntimeState.tracemalloc")
+            self.t.write_i32(state + py.o("_tracemalloc_runtime_state.tracing"), int(tracing))
+            self.t.write_i32(state + py.o("_tracemalloc_runtime_state.max_nframe"), max_nframe)
+            self.t.write_u64(state + py.o("_tracemalloc_runtime_state.traces"), self.table)
+        else:
+            config = py.static.alloc(16)
+            self.t.symbols["_Py_tracemalloc_config"] = config
+            self.t.write_i32(config + py.o("_PyTraceMalloc_Config.tracing"), int(tracing))
+            self.t.write_i32(config + py.o("_PyTraceMalloc_Config.max_nframe"), max_nframe)
+            variable = py.static.alloc(8)
+            self.t.symbols["tracemalloc_traces"] = variable
+            self.t.write_u64(variable, self.table)
+
+    @staticmethod
+    def hash_pointer(pointer: int) -> int:
+        return ((pointer >> 4) | (pointer << 60)) & ((1 << 64) - 1)
+
+    def _traceback(self, frames: Sequence[tuple[str, int]]) -> int:
+        py = self.py
+        size = py.o("frame_t.size")
+        tb = py.static.alloc(py.o("traceback_t.frames") + size * len(frames), align=8)
+        if py.o("traceback_t.nframe_size") == 2:
+            self.t.write_u16(tb + py.o("traceback_t.nframe"), len(frames))
+        else:
+            self.t.write_i32(tb + py.o("traceback_t.nframe"), len(frames))
+        if "traceback_t.total_nframe" in py.off:
+            self.t.write_u16(tb + py.o("traceback_t.total_nframe"), len(frames))
+        for i, (filename, lineno) in enumerate(frames):
+            at = tb + py.o("traceback_t.frames") + i * size
+            self.t.write_u64(at, py.str(filename))
+            self.t.write_u32(at + py.o("frame_t.lineno"), lineno)
+        return tb
+
+    def trace(self, pointer: int, size: int, frames: Sequence[tuple[str, int]]) -> None:
+        py = self.py
+        key_hash = self.hash_pointer(pointer)
+        bucket = self.buckets + 8 * (key_hash & (self.NBUCKETS - 1))
+        traceback = self._traceback(frames)
+        entry = py.static.alloc(48)
+        self.t.write_u64(entry, self.t.peek_u64(bucket))  # prepend to the bucket's list
+        self.t.write_u64(entry + py.o("_Py_hashtable_entry_t.key_hash"), key_hash)
+        if self.legacy:
+            self.t.write_u64(entry + 16, pointer)  # the key, then trace_t, inline
+            self.t.write_u64(entry + 24, size)
+            self.t.write_u64(entry + 32, traceback)
+        else:
+            trace = py.static.alloc(16)
+            self.t.write_u64(trace, size)
+            self.t.write_u64(trace + 8, traceback)
+            self.t.write_u64(entry + py.o("_Py_hashtable_entry_t.key"), pointer)
+            self.t.write_u64(entry + py.o("_Py_hashtable_entry_t.value"), trace)
+        self.t.write_u64(bucket, entry)

@@ -1,0 +1,254 @@
+"""What a crash stop looks like from CPython's side (cpython-internals.md §6, §10).
+
+- Fatal errors: ``Py_FatalError`` (3.8) / ``_Py_FatalErrorFunc`` (3.9+),
+  ``fatal_error`` (pylifecycle.c), ``_Py_FatalRefcountErrorFunc`` (3.11+),
+  ``_Py_NegativeRefcount`` (Py_REF_DEBUG builds), ``_PyObject_AssertFailed``,
+  and the debug allocator's checks (``_PyMem_DebugCheckAddress``: "bad ID",
+  "bad leading/trailing pad byte"), found by name on the C stack; their
+  message and object are read from the frames' arguments when debug info
+  keeps them.
+- glibc's own heap checks (``malloc_printerr``: "double free detected ...").
+- The pointers worth checking: the fatal error's object, pointer arguments of
+  the innermost C frames, and the general-purpose registers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import UnreadableMemory
+from ..target import FrameArguments, Memory, NativeFrame, StopInfo
+from .objects import plausible_pointer
+
+# Function -> (category, names of its message arguments, name of its object argument).
+FATAL_FUNCTIONS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "_Py_NegativeRefcount": ("negative-refcount", (), "op"),
+    "_Py_FatalRefcountErrorFunc": ("refcount", ("msg",), None),
+    "_PyObject_AssertFailed": ("object-assert", ("msg", "expr"), "obj"),
+    "_PyMem_DebugCheckAddress": ("debug-allocator", (), "p"),
+    "_Py_FatalErrorFunc": ("fatal", ("msg",), None),
+    "_Py_FatalErrorFormat": ("fatal", ("format",), None),
+    "Py_FatalError": ("fatal", ("msg",), None),
+    "fatal_error": ("fatal", ("msg",), None),
+    "malloc_printerr": ("glibc", ("str",), None),
+}
+# The debug hooks' functions whose `p` is the block being checked or freed.
+DEBUG_HOOK_FUNCTIONS = frozenset({"_PyMem_DebugRawFree", "_PyMem_DebugFree", "_PyMem_DebugRawRealloc",
+                                  "_PyMem_DebugRealloc", "_PyMem_DebugCheckAddress"})
+DEALLOC_FUNCTIONS = re.compile(r"(^_Py_Dealloc$|_dealloc$|^_Py_DECREF|^Py_DECREF|^Py_DecRef$|^_Py_DecRef$)")
+FREE_FUNCTIONS = re.compile(r"(^free$|^__libc_free$|^_int_free|^PyObject_Free$|^_PyObject_Free$|^pymalloc_free$|"
+                            r"^PyObject_GC_Del$|^PyMem_Free$|^PyMem_RawFree$|^_PyMem_RawFree$)")
+MAX_MESSAGE = 512
+POINTER_TYPE = re.compile(r"\*\s*(const\s*)?$")
+OBJECT_TYPE = re.compile(r"Object\b|\bPyObject\b|_object\b")
+
+
+@dataclass(frozen=True)
+class FatalError:
+    function: str  # the recognised function
+    category: str  # negative-refcount, refcount, object-assert, debug-allocator, fatal, glibc
+    message: str | None
+    origin: str | None  # the C function that raised it (_Py_FatalErrorFunc's `func`), when known
+    objects: tuple[int, ...]  # object (or block) pointers named by its arguments
+
+
+@dataclass(frozen=True)
+class Candidate:
+    address: int
+    source: str  # "argument v of PyObject_Repr", "register rdi", ...
+    typed: bool = False  # declared as an object (PyObject *, PyListObject *, ...) or named by a fatal error
+    crashing: bool = False  # an argument of the innermost frame
+
+
+def _string(mem: Memory, address: int | None) -> str | None:
+    if not address or not plausible_pointer(address):
+        return None
+    try:
+        raw = mem.cstring(address, MAX_MESSAGE)
+    except UnreadableMemory:
+        return None
+    return raw.decode("utf-8", "replace") or None
+
+
+def _argument(frame: FrameArguments, name: str) -> int | None:
+    for argument in frame.arguments:
+        if argument.name == name:
+            return argument.value
+    return None
+
+
+def recognise_fatal(native: Sequence[NativeFrame], frames: Sequence[FrameArguments], mem: Memory) -> FatalError | None:
+    """The innermost recognised fatal-error function on the stack, with what its arguments say."""
+    names = [f.function or "" for f in native] or [f.function or "" for f in frames]
+    by_name = {f.function: f for f in frames if f.function}
+    message: str | None = None
+    origin: str | None = None
+    objects: list[int] = []
+    category: str | None = None
+    function: str | None = None
+    for name in names[:64]:
+        spec = FATAL_FUNCTIONS.get(name)
+        frame = by_name.get(name)
+        if name in DEBUG_HOOK_FUNCTIONS and frame is not None:
+            block = _argument(frame, "p")
+            if block:
+                objects.append(block)
+        if spec is None:
+            continue
+        kind, message_args, object_arg = spec
+        # The most specific category wins (a negative refcount also goes through _Py_FatalErrorFunc).
+        if category is None or _RANK[kind] > _RANK[category]:
+            category, function = kind, name
+        if frame is None:
+            continue
+        for arg in message_args:
+            message = message or _string(mem, _argument(frame, arg))
+        if name in ("_Py_FatalErrorFunc", "_Py_FatalRefcountErrorFunc", "_Py_FatalErrorFormat"):
+            origin = origin or _string(mem, _argument(frame, "func"))
+        if name == "fatal_error":
+            origin = origin or _string(mem, _argument(frame, "prefix"))
+        if object_arg:
+            value = _argument(frame, object_arg)
+            if value:
+                objects.append(value)
+    if category is None or function is None:
+        return None
+    if category == "fatal" and message and ("pad byte" in message or "bad ID" in message):
+        category = "debug-allocator"
+    return FatalError(function, category, message, origin, tuple(dict.fromkeys(objects)))
+
+
+_RANK = {"fatal": 0, "glibc": 1, "refcount": 2, "object-assert": 3, "debug-allocator": 4, "negative-refcount": 5}
+
+
+def candidates(stop: StopInfo | None, fatal: FatalError | None, untyped_frames: int = 4) -> list[Candidate]:
+    """Pointers worth a verdict, most telling first, without duplicates.
+
+    Arguments declared as objects are checked in every frame given; other
+    pointer arguments (and the registers) only near the crash, and callers
+    trust only their ALIVE verdicts: a register often still holds a pointer
+    to a block that was just freed, or to a struct that is no PyObject."""
+    found: list[Candidate] = []
+    if fatal is not None:
+        for address in fatal.objects:
+            # A debug-hooks `p` is the data pointer: the object follows its pre-header, if any.
+            for pre in (0, 16, 32):
+                found.append(Candidate(address + pre, f"the block checked by {fatal.function}", typed=True))
+    if stop is not None:
+        for depth, frame in enumerate(stop.frames):
+            for argument in frame.arguments:
+                if not argument.value or not POINTER_TYPE.search(argument.type) or "char" in argument.type:
+                    continue
+                typed = bool(OBJECT_TYPE.search(argument.type)) and "PyThreadState" not in argument.type
+                if not typed and depth >= untyped_frames:
+                    continue
+                where = f"argument {argument.name} of {frame.function or hex(frame.pc)}"
+                found.append(Candidate(argument.value, where if depth else f"{where} (the crashing frame)",
+                                       typed=typed, crashing=depth == 0))
+        for register in ("rdi", "rsi", "rdx", "rcx", "r8", "r9", "rax", "rbx", "r12", "r13", "r14", "r15", "rbp"):
+            value = stop.registers.get(register)
+            if value:
+                found.append(Candidate(value, f"register {register}"))
+    # Typed sources first, so that a pointer seen both as `PyObject *op` and in a register is typed.
+    found.sort(key=lambda c: (not c.typed, not c.crashing))
+    seen: set[int] = set()
+    unique: list[Candidate] = []
+    for candidate in found:
+        if candidate.address not in seen and plausible_pointer(candidate.address) and candidate.address % 8 == 0:
+            seen.add(candidate.address)
+            unique.append(candidate)
+    return unique
+
+
+def non_canonical(value: int) -> bool:
+    """x86-64: bits 47-63 must all be equal; a load from anywhere else is a general protection fault."""
+    top = value >> 47
+    return top not in (0, (1 << 17) - 1)
+
+
+def dead_fill_registers(stop: StopInfo | None) -> list[str]:
+    """Registers holding 0xDD fill (a pointer read out of memory freed under PYTHONMALLOC=debug)."""
+    if stop is None:
+        return []
+    return [name for name, value in stop.registers.items() if (value >> 32) == 0xDDDDDDDD or value == 0xDDDDDDDD]
+
+
+def in_functions(native: Sequence[NativeFrame], pattern: re.Pattern[str], depth: int = 12) -> str | None:
+    for frame in native[:depth]:
+        if frame.function and pattern.search(frame.function):
+            return frame.function
+    return None
+
+
+@dataclass(frozen=True)
+class Assessed:
+    candidate: Candidate
+    verdict: str  # liveness verdict
+    type: str | None  # the live type, or the stale type when freed
+    reasons: tuple[str, ...]
+    refcount: int | None = None
+
+
+KINDS = ("use-after-free", "double-free", "over-decref", "null-dereference", "corrupt-type",
+         "negative-refcount", "fatal-error", "unknown")
+EXPLANATIONS = {
+    "use-after-free": "use after free: an object was freed while something still pointed at it "
+                      "(an extra Py_DECREF, or a borrowed reference kept across a call that freed it)",
+    "double-free": "double free: memory was released twice",
+    "over-decref": "over-decref: a dead object's refcount reached zero again and it was deallocated a second time",
+    "null-dereference": "NULL dereference: a pointer member that is NULL was followed (not a freed object)",
+    "corrupt-type": "corrupted object header: ob_type does not point to a type (a buffer overflow or a wild write)",
+    "negative-refcount": "negative refcount: Py_DECREF went below zero (one Py_DECREF too many)",
+    "fatal-error": "CPython stopped itself with a fatal error",
+    "unknown": "no known CPython bug pattern",
+}
+
+
+def classify(signal: str | None, code: int | None, fault: int | None, fatal: FatalError | None,
+             assessed: Sequence[Assessed], native: Sequence[NativeFrame], stop: StopInfo | None) -> tuple[str, str]:
+    """(kind, one line of evidence). Never a free without freed evidence; NULL beats a stray freed pointer."""
+    freed = [a for a in assessed if a.verdict == "FREED"]
+    corrupt = [a for a in assessed if a.verdict == "CORRUPT"]
+    if fatal is not None:
+        if fatal.category == "negative-refcount":
+            return "negative-refcount", f"{fatal.function} was called"
+        if fatal.category == "glibc" and fatal.message and "double free" in fatal.message:
+            return "double-free", f"glibc: {fatal.message}"
+        if fatal.category == "debug-allocator" and fatal.message and "bad ID" in fatal.message and freed:
+            return "double-free", f"the debug allocator found a freed block being freed again ({fatal.message})"
+        return "fatal-error", f"{fatal.function}: {fatal.message or 'message not readable'}"
+    if signal not in ("SIGSEGV", "SIGBUS"):
+        if signal == "SIGABRT" and in_functions(native, re.compile(r"^malloc_printerr$")):
+            return "double-free", "glibc's malloc found its free lists corrupt (malloc_printerr)"
+        return "unknown", f"stopped by {signal}" if signal else "not stopped by a signal"
+    general_protection = code == 128 or (code is None and fault == 0 and stop is not None
+                                         and any(non_canonical(v) for v in stop.registers.values()))
+    crashing = [a for a in assessed if a.candidate.crashing]
+    if fault is not None and fault < 4096 and not general_protection:
+        alive = next((a for a in crashing if a.verdict == "ALIVE"), None)
+        detail = f" of the live {alive.type} at {alive.candidate.address:#x}" if alive else ""
+        return "null-dereference", f"read of address {fault:#x}: a NULL pointer{detail} was followed"
+    if corrupt:
+        bad = corrupt[0]
+        return "corrupt-type", f"{bad.candidate.address:#x} ({bad.candidate.source}) has a bad ob_type"
+    if freed:
+        dead = freed[0]
+        what = f"the freed {dead.type}" if dead.type else "a freed object"
+        free_fn = in_functions(native, FREE_FUNCTIONS)
+        if free_fn:
+            return "double-free", f"{free_fn} on {what} at {dead.candidate.address:#x}"
+        dealloc = in_functions(native, DEALLOC_FUNCTIONS)
+        if dealloc:
+            return "over-decref", f"{dealloc} ran on {what} at {dead.candidate.address:#x}"
+        return "use-after-free", f"{what} at {dead.candidate.address:#x} ({dead.candidate.source}) was used"
+    dd = dead_fill_registers(stop)
+    if dd:
+        return "use-after-free", f"{', '.join(dd)} hold 0xDD fill: a pointer read out of memory freed under PYTHONMALLOC=debug"
+    if general_protection:
+        return "unknown", "general protection fault (a non-canonical address): a wild pointer"
+    if fault is None:
+        return "unknown", ("invalid memory access at an unknown address (the debugger did not give the fault "
+                           "address: lldb-16 does not read it from ELF cores)")
+    return "unknown", f"invalid access at {fault:#x}"
