@@ -89,6 +89,12 @@ def _assess(assessor: liveness.Assessor, objects: Objects, candidate: crash.Cand
         return None  # only objects that are there, and not the never-freed static ones, from untyped sources
     type_name = verdict.stale_type
     refcount = None
+    if verdict.verdict == liveness.CORRUPT and type_name is None:
+        # A bad refcount (the object of _Py_NegativeRefcount) leaves a valid type; a bad ob_type fails here.
+        try:
+            type_name = objects.type_of(candidate.address).qualified
+        except PylifeError:
+            pass
     if verdict.verdict == liveness.ALIVE:
         try:
             type_name = objects.type_of(candidate.address).qualified

@@ -84,6 +84,7 @@ def recognise_fatal(native: Sequence[NativeFrame], frames: Sequence[FrameArgumen
     names = [f.function or "" for f in native] or [f.function or "" for f in frames]
     by_name = {f.function: f for f in frames if f.function}
     message: str | None = None
+    message_rank = -1  # the message of the most specific function that has one wins
     origin: str | None = None
     objects: list[int] = []
     category: str | None = None
@@ -104,7 +105,11 @@ def recognise_fatal(native: Sequence[NativeFrame], frames: Sequence[FrameArgumen
         if frame is None:
             continue
         for arg in message_args:
-            message = message or _string(mem, _argument(frame, arg))
+            text = _string(mem, _argument(frame, arg)) if _RANK[kind] > message_rank else None
+            if text:
+                # _PyObject_AssertFailed's "object has negative ref count", not the
+                # "_PyObject_AssertFailed" it hands on to Py_FatalError.
+                message, message_rank = text, _RANK[kind]
         if name in ("_Py_FatalErrorFunc", "_Py_FatalRefcountErrorFunc", "_Py_FatalErrorFormat"):
             origin = origin or _string(mem, _argument(frame, "func"))
         if name == "fatal_error":
@@ -132,10 +137,11 @@ def candidates(stop: StopInfo | None, fatal: FatalError | None, untyped_frames: 
     to a block that was just freed, or to a struct that is no PyObject."""
     found: list[Candidate] = []
     if fatal is not None:
+        what = "the block checked by" if fatal.category == "debug-allocator" else "the object of"
         for address in fatal.objects:
             # A debug-hooks `p` is the data pointer: the object follows its pre-header, if any.
             for pre in (0, 16, 32):
-                found.append(Candidate(address + pre, f"the block checked by {fatal.function}", typed=True))
+                found.append(Candidate(address + pre, f"{what} {fatal.function}", typed=True))
     if stop is not None:
         for depth, frame in enumerate(stop.frames):
             for argument in frame.arguments:

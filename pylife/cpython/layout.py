@@ -1,6 +1,7 @@
 """A CPython layout: struct offsets (data) plus the few semantics that differ by version.
 
-Offsets come from ``layouts_generated.TABLES`` (DWARF of the installed builds),
+Offsets come from ``layouts_generated.TABLES`` (DWARF of the installed release
+builds; ``DEBUG_TABLES`` for a ``Py_DEBUG`` build when one was generated),
 overridden by ``_Py_DebugOffsets`` when the target carries them (3.13+).
 Semantics are small named predicates, each citing the header it follows, so
 model code never compares version numbers itself.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import Unsupported
-from .layouts_generated import TABLES
+from .layouts_generated import DEBUG_TABLES, TABLES
 
 # Include/object.h tp_flags bits (cpython-internals.md §3.2).
 TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
@@ -125,11 +126,22 @@ class Layout:
 
 
 def table_for(version: PythonVersion) -> tuple[dict[str, int], str]:
-    """The generated offsets for a version, or Unsupported."""
+    """The generated offsets for a version, or Unsupported.
+
+    A debug build gets its own table when one was generated from a debug
+    build's DWARF, else the release table (see has_debug_table)."""
     if version.free_threaded:
         raise Unsupported(f"CPython {version} free-threaded builds are not supported yet")
+    if has_debug_table(version):
+        return (dict(DEBUG_TABLES[version.minor_key]),
+                f"generated table for {version.major}.{version.minor} debug builds (DWARF of a Py_DEBUG build)")
     table = TABLES.get(version.minor_key)
     if table is None:
         known = ", ".join(f"{a}.{b}" for a, b in sorted(TABLES))
         raise Unsupported(f"no layout for CPython {version.major}.{version.minor} (known: {known})")
     return dict(table), f"generated table for {version.major}.{version.minor} (DWARF of a release build)"
+
+
+def has_debug_table(version: PythonVersion) -> bool:
+    """A debug build whose offsets come from a debug build's DWARF, not a release build's."""
+    return version.debug and not version.free_threaded and version.minor_key in DEBUG_TABLES

@@ -133,9 +133,15 @@ class Assessor:
             if candidate == skip or (below is not None and candidate >= below):
                 continue
             tp, _error = self._type(candidate)
-            if tp is not None and self._preheader(candidate, tp) == pre:
+            if tp is not None and self._preheader(candidate, tp) == pre and self._live_refcount(candidate):
                 return candidate, tp
         return None
+
+    def _live_refcount(self, address: int) -> bool:
+        """A refcount a live object can have: not 0, not a pointer (a GC head's
+        ``_gc_next`` read as ``ob_refcnt`` looks like one)."""
+        refcnt = self._refcount(address)
+        return refcnt is not None and (0 < refcnt < 1 << 40 or self._immortal(refcnt))
 
     # ---- the verdict --------------------------------------------------------------------
 
@@ -309,8 +315,7 @@ class Assessor:
             return header.valid and header.api == "o"
         if self.allocator.uses_pymalloc and chunk.size <= al.SMALL_REQUEST_THRESHOLD + 16:
             return False  # pymalloc serves requests up to 512 bytes itself
-        refcnt = self._refcount(address)
-        return refcnt is not None and (0 < refcnt < 1 << 40 or self._immortal(refcnt))
+        return self._live_refcount(address)
 
     def _reused(self, verdict: Verdict, address: int, other: tuple[int, TypeInfo], stale: str | None,
                 evidence: str) -> Verdict:

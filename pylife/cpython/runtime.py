@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import PylifeError, UnreadableMemory, Unsupported
 from ..target import Memory, Target, TargetKind
 from . import debug_offsets
-from .layout import Layout, PythonVersion, table_for
+from .layout import Layout, PythonVersion, has_debug_table, table_for
 
 _LIBPYTHON = re.compile(r"^libpython(\d+)\.(\d+)([a-z]*)\.so")
 _EXECUTABLE = re.compile(r"^python(\d+)\.(\d+)([a-z]*)$")
@@ -92,7 +92,7 @@ def detect(target: Target, mem: Memory) -> Runtime:
 
     table, source = table_for(version)
     warnings: list[str] = []
-    if debug:
+    if debug and not has_debug_table(version):
         warnings.append("debug build: offsets come from a release-build table and may differ")
     if offsets_override:
         mismatched = sorted(k for k, v in offsets_override.items() if k in table and table[k] != v)

@@ -10,6 +10,10 @@ and under pymalloc, and check the symptom each bug must produce:
   is dead) while a list still points at it, and the refcount read back through
   that pointer is freed memory: 0xDD... under PYTHONMALLOC=debug.
 
+The crash variants over_decref_crash and borrowed_crash run under
+PYTHONMALLOC=debug only (plain pymalloc keeps the stale type and may not
+crash): the process dies with SIGSEGV (or SIGBUS) after the "before" line.
+
 Plus: ``--stop`` really stops (SIGTRAP) after the "before" line and before
 the bug, and a second build is a cache hit.
 """
@@ -137,6 +141,22 @@ def test_scenario_symptom(builds: Builds, minor: str, scenario: str, malloc: str
         assert last["held"] is True, "the list should still point at the dead victim"
         assert last["seen_refcnt"] == SEEN[scenario, malloc], last["seen_hex"]
         assert last["seen_deadbytes"] is (malloc == "debug")
+
+
+CRASHES = ("over_decref_crash", "borrowed_crash")
+
+
+@pytest.mark.parametrize("scenario", CRASHES)
+@pytest.mark.parametrize("minor", MINORS)
+def test_crash_scenario_dies(builds: Builds, minor: str, scenario: str) -> None:
+    """The freed victim's ob_type is 0xDD fill: PyObject_Repr in the guilty function faults."""
+    python, pythonpath = builds.get(minor)
+    proc = run_scenario(python, pythonpath, scenario, "debug")
+    assert proc.returncode in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT), \
+        f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    (only,) = records(proc.stdout)
+    assert only["phase"] == "before" and only["scenario"] == scenario and only["refcnt"] == 1
+    assert only["pythonmalloc"] == "debug" and only["victim_type"] == "__main__.Victim"
 
 
 @pytest.mark.parametrize("minor", MINORS)

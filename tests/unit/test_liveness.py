@@ -281,3 +281,16 @@ def test_alloc_site_when_tracemalloc_is_off(py: FakePython) -> None:
     FakeTracemalloc(py, tracing=False)
     data = run_json(py, ["alloc-site", hex(py.none)])
     assert set(data) == {"error"} and "tracemalloc is not tracing" in data["error"]
+
+
+def test_gc_head_of_a_live_object_is_no_reusing_object(py: FakePython) -> None:
+    """3.8 under the debug hooks: a live module's GC head, read as an object, happened to
+    pass for one (``_gc_prev`` pointing at something type-like); ``_gc_next``, its
+    "refcount", is a pointer, so it is no live object that reused the block."""
+    heap = FakeObmalloc(py, debug_hooks=True)
+    cls = _slots_type(py)
+    obj = heap.instance(cls)
+    py.t.write_u64(obj - 16, 0x7F12_3456_7890)  # _gc_next: the next GC head
+    py.t.write_u64(obj - 8, py.types["float"])  # _gc_prev read as ob_type
+    data = _verdict(py, obj)
+    assert data["verdict"] == liveness.ALIVE and data["type"] == "__main__.Slotted", data
