@@ -10,9 +10,8 @@
   state (free list, never handed out, allocated).
 - The ``PYTHONMALLOC=debug`` header (requested size, API byte, pad bytes) and
   the 0xDD fill of freed blocks (§6).
-- glibc's chunk header for blocks that came from ``malloc``: size, in-use bit
-  (the next chunk's PREV_INUSE), and the tcache links a free writes over the
-  first 16 bytes (glibc malloc/malloc.c, safe-linking since 2.32).
+- glibc's chunk header for blocks that came from ``malloc``: in glibc_malloc.py
+  (re-exported here).
 
 ``block_state`` is the small, old entry point used by the watch recorder on
 blocks it knows came from pymalloc; keep its behaviour.
@@ -27,8 +26,11 @@ from typing import Any
 
 from ..errors import PylifeError, UnreadableMemory
 from ..target import Memory, Target
+from .glibc_malloc import MAX_CHUNK, Chunk, glibc_chunk
 from .layout import Layout
 from .runtime import Runtime, interpreters, main_interpreter
+
+__all__ = ["Chunk", "glibc_chunk"]  # glibc_malloc's names, used through this module
 
 SMALL_REQUEST_THRESHOLD = 512
 POOL_OVERHEAD = 48  # sizeof(struct pool_header), all versions
@@ -43,13 +45,6 @@ FORBIDDENBYTE = 0xFD
 DEADBYTE = 0xDD
 CLEANBYTE = 0xCD
 DEBUG_APIS = {"r": "raw (PyMem_Raw*)", "m": "mem (PyMem_*)", "o": "object (PyObject_*)"}
-
-# glibc malloc/malloc.c: chunk header {prev_size; size | flags}, user data at +16.
-PREV_INUSE = 1
-IS_MMAPPED = 2
-NON_MAIN_ARENA = 4
-MIN_CHUNK = 32
-MAX_CHUNK = 1 << 40
 
 MAX_ARENAS = 1 << 20  # arena_object array entries we are willing to read
 MAX_INTERPRETER_STATES = 16
@@ -503,94 +498,6 @@ def dead_fill(mem: Memory, address: int, size: int = 16, byte: int = DEADBYTE) -
         return mem.read(address, size) == bytes([byte]) * size
     except UnreadableMemory:
         return False
-
-
-# ---- glibc malloc ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Chunk:
-    address: int  # the chunk header (user pointer - 16)
-    size: int
-    mmapped: bool
-    in_use: bool | None  # None when the next chunk is unreadable
-    tcache: bool  # the first 16 user bytes look like a tcache entry {next, key}
-    why: str
-
-    def facts(self) -> dict[str, Any]:
-        return {"chunk": self.address, "chunk_size": self.size, "chunk_in_use": self.in_use,
-                "chunk_mmapped": self.mmapped, "chunk_tcache": self.tcache}
-
-
-def _tcache_like(mem: Memory, user: int, size: int, key: int | None) -> bool:
-    """glibc tcache_entry {next (PROTECT_PTR since 2.32); key}: tcache_put() in malloc.c."""
-    try:
-        first, second = struct.unpack("<QQ", mem.read(user, 16))
-    except UnreadableMemory:
-        return False
-    if key is not None and second == key:
-        return True
-    # Safe-linking (glibc 2.32+): next = PROTECT_PTR(&e->next, next) = (pos >> 12) ^ next.
-    # (Plain pre-2.32 links are not recognised: a live GC head's _gc_next
-    # would look just like one.)
-    nxt = (user >> 12) ^ first
-    if nxt == 0:
-        return True  # the bin's last entry: PROTECT_PTR(pos, NULL)
-    if nxt % ALIGNMENT or not 4096 <= nxt < 1 << 47 or nxt == user:
-        return False
-    try:
-        return bool(mem.u64(nxt - 8) & ~7 == size)  # the next entry is a chunk of the same bin
-    except UnreadableMemory:
-        return False
-
-
-_tcache_keys: dict[int, tuple[Target, int | None]] = {}
-
-
-def _tcache_key(target: Target, mem: Memory) -> int | None:
-    """glibc >= 2.34's random ``tcache_key`` (a libc static: needs libc's symbols)."""
-    cached = _tcache_keys.get(id(target))
-    if cached is None or cached[0] is not target:
-        cached = (target, _symbol(target, "tcache_key"))
-        _tcache_keys.clear()
-        _tcache_keys[id(target)] = cached
-    if cached[1] is None:
-        return None
-    try:
-        return mem.u64(cached[1])
-    except UnreadableMemory:
-        return None
-
-
-def glibc_chunk(target: Target, mem: Memory, user: int) -> Chunk | None:
-    """The malloc chunk whose user data starts at ``user``; None when no sane header is there."""
-    if user % ALIGNMENT:
-        return None
-    try:
-        prev_size, size_field = struct.unpack("<QQ", mem.read(user - 16, 16))
-    except UnreadableMemory:
-        return None
-    size = size_field & ~7
-    if size < MIN_CHUNK or size % ALIGNMENT or size > MAX_CHUNK:
-        return None
-    if size_field & IS_MMAPPED:
-        # mmap'd chunks are page-aligned with prev_size as the leading slack (malloc.c sysmalloc_mmap).
-        if (user - 16 - prev_size) % 4096 or (size + prev_size) % 4096:
-            return None
-        return Chunk(user - 16, size, True, True, False, f"mmap'd glibc chunk of {size} bytes (freed ones are unmapped)")
-    try:
-        next_prev_size, next_size = struct.unpack("<QQ", mem.read(user - 16 + size, 16))
-    except UnreadableMemory:
-        return Chunk(user - 16, size, False, None, False, f"glibc chunk of {size} bytes (next chunk unreadable)")
-    if next_size & ~7 and (next_size & ~7) < MIN_CHUNK:
-        return None  # the "next chunk" has a nonsense size: this was no chunk header
-    if not next_size & PREV_INUSE:
-        if next_prev_size != size:
-            return None  # a free chunk's footer (the next prev_size) repeats its size: set_foot()
-        return Chunk(user - 16, size, False, False, False,
-                     f"glibc chunk of {size} bytes is free (the next chunk's PREV_INUSE bit is clear)")
-    tcache = _tcache_like(mem, user, size, _tcache_key(target, mem))
-    return Chunk(user - 16, size, False, True, tcache, f"glibc chunk of {size} bytes, in use by malloc")
 
 
 def allocator_facts(allocator: Allocator) -> dict[str, Any]:
