@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import _locked
-from .driver import Session
+from .driver import Session, run_session
 from .environment import debugger_skip_reason, interpreters
 
 
@@ -55,3 +55,43 @@ def once(root: Path, key: str, make: Callable[[Path], Session]) -> Session:
     if "skip" in outcome:
         pytest.skip(outcome["skip"])
     return Session.from_json(outcome["session"])
+
+
+def launch_command(debugger: str) -> str:
+    return "run" if debugger == "gdb" else "process launch"
+
+
+def live_session(debugger: str, workdir: Path, commands: list[tuple[str, str]], program: list[str], truth: Path,
+                 setup: list[str] | None = None, env: dict[str, str] | None = None,
+                 launch_in_driver: bool = False) -> Session:
+    """Launch ``program`` to its stop, run ``commands``, and (gdb) write a core there.
+
+    ``launch_in_driver``: launch from the driver's first command; lldb-16 -b
+    runs no further -o command after a crash stop. lldb-16 cannot write ELF
+    cores, so cores always come from gdb's gcore (see conftest)."""
+    core = workdir / "stop.core"
+    launch = [("launch", launch_command(debugger))] if launch_in_driver else []
+    save = [("save_core", f"gcore {core}")] if debugger == "gdb" else []
+    setup = list(setup or []) + ([] if launch_in_driver else [launch_command(debugger)])
+    session = run_session(debugger, "live", workdir, setup, [*launch, *commands, *save], program=program, truth=truth,
+                          env=env)
+    if core.exists() and core.stat().st_size > 0:
+        session.core = core
+    return session
+
+
+def core_session(root: Path, key: str, debugger: str, python: str, origin: Session,
+                 commands: list[tuple[str, str]]) -> Session:
+    """The same ``commands`` on the core gdb wrote during ``origin`` (a live gdb session)."""
+    def make(workdir: Path) -> Session:
+        if origin.core is None or origin.truth_path is None:
+            pytest.skip(f"gdb wrote no core for {key}")
+        setup = ([f"file {python}", f"core-file {origin.core}"] if debugger == "gdb"
+                 else [f"target create --core {origin.core} {python}"])
+        return run_session(debugger, "core", workdir, setup, list(commands), truth=origin.truth_path)
+    return once(root, key, make)
+
+
+def malloc_debug_setup(debugger: str) -> list[str]:
+    """Run the inferior (not the debugger's own Python) with PYTHONMALLOC=debug."""
+    return ["set environment PYTHONMALLOC debug"] if debugger == "gdb" else ["settings set target.env-vars PYTHONMALLOC=debug"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from .driver import Session, run_session
+from .driver import Session
 from .environment import REPO_ROOT
-from .once import once, require, shared_root
+from .once import core_session, live_session, once, require, shared_root
 from .params import SESSION_ARGS, sessions
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "bt_fixture.py"
@@ -38,26 +38,11 @@ def _make(debugger: str, minor: str, mode: str, root: Path) -> Session:
     if mode == "live":
         def live(workdir: Path) -> Session:
             truth = workdir / "truth.json"
-            setup = ["run"] if debugger == "gdb" else ["process launch"]
-            commands = list(COMMANDS)
-            if debugger == "gdb":
-                commands.append(("save_core", f"gcore {workdir / 'bt.core'}"))
-            session = run_session(debugger, "live", workdir, setup, commands,
-                                  program=[python, str(FIXTURE), str(truth)], truth=truth)
-            if (workdir / "bt.core").exists():
-                session.core = workdir / "bt.core"
-            return session
+            return live_session(debugger, workdir, list(COMMANDS), [python, str(FIXTURE), str(truth)], truth)
         return once(root, f"{debugger}-{minor}-live", live)
-
-    def core(workdir: Path) -> Session:
-        # lldb-16 cannot write ELF cores: both debuggers open the core gdb's gcore wrote.
-        origin = _make("gdb", minor, "live", root)
-        if origin.core is None or origin.truth_path is None:
-            pytest.skip(f"gdb wrote no core for {minor}")
-        setup = ([f"file {python}", f"core-file {origin.core}"] if debugger == "gdb"
-                 else [f"target create --core {origin.core} {python}"])
-        return run_session(debugger, "core", workdir, setup, list(COMMANDS), truth=origin.truth_path)
-    return once(root, f"{debugger}-{minor}-core", core)
+    # lldb-16 cannot write ELF cores: both debuggers open the core gdb's gcore wrote.
+    origin = _make("gdb", minor, "live", root)
+    return core_session(root, f"{debugger}-{minor}-core", debugger, python, origin, COMMANDS)
 
 
 @pytest.fixture(scope="module")

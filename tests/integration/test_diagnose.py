@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from .driver import Session, run_session
+from .driver import Session
 from .environment import DEBUGGERS, REPO_ROOT
-from .once import once, require, shared_root
+from .once import core_session, live_session, malloc_debug_setup, once, require, shared_root
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "crash_fixture.py"
 MINORS = ("3.8", "3.10", "3.12", "3.13")
@@ -35,28 +35,11 @@ def _make(debugger: str, minor: str, scenario: str, mode: str, root: Path) -> Se
     if mode == "live":
         def live(workdir: Path) -> Session:
             truth = workdir / "truth.json"
-            core = workdir / "crash.core"
-            if debugger == "gdb":
-                setup = ["set environment PYTHONMALLOC debug"] if debug else []
-                commands = [("launch", "run"), *COMMANDS, ("save_core", f"gcore {core}")]
-            else:
-                setup = ["settings set target.env-vars PYTHONMALLOC=debug"] if debug else []
-                commands = [("launch", "process launch"), *COMMANDS]
-            session = run_session(debugger, "live", workdir, setup, commands,
-                                  program=[python, str(FIXTURE), scenario, str(truth)], truth=truth)
-            if core.exists():
-                session.core = core
-            return session
+            return live_session(debugger, workdir, COMMANDS, [python, str(FIXTURE), scenario, str(truth)], truth,
+                                setup=malloc_debug_setup(debugger) if debug else [], launch_in_driver=True)
         return once(root, f"{debugger}-{minor}-{scenario}-live", live)
-
-    def from_core(workdir: Path) -> Session:
-        origin = _make("gdb", minor, scenario, "live", root)
-        if origin.core is None or origin.truth_path is None:
-            pytest.skip(f"gdb wrote no core for {minor} ({scenario})")
-        setup = ([f"file {python}", f"core-file {origin.core}"] if debugger == "gdb"
-                 else [f"target create --core {origin.core} {python}"])
-        return run_session(debugger, "core", workdir, setup, list(COMMANDS), truth=origin.truth_path)
-    return once(root, f"{debugger}-{minor}-{scenario}-core", from_core)
+    origin = _make("gdb", minor, scenario, "live", root)
+    return core_session(root, f"{debugger}-{minor}-{scenario}-core", debugger, python, origin, COMMANDS)
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from .driver import Session, run_session
+from .driver import Session
 from .environment import DEBUGGERS, REPO_ROOT
-from .once import once, require, shared_root
+from .once import core_session, live_session, malloc_debug_setup, once, require, shared_root
 
 BUGGY = REPO_ROOT / "tests" / "fixtures" / "buggy"
 sys.path.insert(0, str(BUGGY))
@@ -44,30 +44,12 @@ def _make(debugger: str, minor: str, scenario: str, mode: str, root: Path) -> Se
         def live(workdir: Path) -> Session:
             ext = build(python, root / "build")
             out = workdir / "scenario.jsonl"
-            core = workdir / "crash.core"
             env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out)}
-            if debugger == "gdb":
-                setup = ["set environment PYTHONMALLOC debug"]
-                commands = [("launch", "run"), *COMMANDS, ("save_core", f"gcore {core}")]
-            else:
-                setup = ["settings set target.env-vars PYTHONMALLOC=debug"]
-                commands = [("launch", "process launch"), *COMMANDS]
-            session = run_session(debugger, "live", workdir, setup, commands,
-                                  program=[str(python), str(BUGGY / "scenarios.py"), scenario],
-                                  truth=out, env=env)
-            if core.exists():
-                session.core = core
-            return session
+            return live_session(debugger, workdir, COMMANDS, [str(python), str(BUGGY / "scenarios.py"), scenario], out,
+                                setup=malloc_debug_setup(debugger), env=env, launch_in_driver=True)
         return once(root, f"{debugger}-{minor}-{scenario}-live", live)
-
-    def from_core(workdir: Path) -> Session:
-        origin = _make("gdb", minor, scenario, "live", root)
-        if origin.core is None or origin.truth_path is None:
-            pytest.skip(f"gdb wrote no core for {minor} ({scenario})")
-        setup = ([f"file {python}", f"core-file {origin.core}"] if debugger == "gdb"
-                 else [f"target create --core {origin.core} {python}"])
-        return run_session(debugger, "core", workdir, setup, list(COMMANDS), truth=origin.truth_path)
-    return once(root, f"{debugger}-{minor}-{scenario}-core", from_core)
+    origin = _make("gdb", minor, scenario, "live", root)
+    return core_session(root, f"{debugger}-{minor}-{scenario}-core", debugger, str(python), origin, COMMANDS)
 
 
 @pytest.fixture(scope="module")

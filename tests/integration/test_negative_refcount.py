@@ -19,9 +19,9 @@ import pytest
 
 from pylife.cpython.layout import PythonVersion, has_debug_table, table_for
 
-from .driver import Session, run_session
+from .driver import Session
 from .environment import DEBUGGERS, REPO_ROOT
-from .once import once, shared_root
+from .once import core_session, live_session, once, shared_root
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "negative_refcount_fixture.py"
 DEBUG_PYTHON = Path(os.environ.get("PYLIFE_DEBUG_PYTHON", "/usr/bin/python3.11d"))
@@ -47,27 +47,11 @@ def _make(debugger: str, mode: str, root: Path) -> Session:
     if mode == "live":
         def live(workdir: Path) -> Session:
             truth = workdir / "truth.json"
-            core = workdir / "crash.core"
-            # Launched by the driver's first command: lldb-16 in batch mode runs no -o command after a crash stop.
-            if debugger == "gdb":
-                commands = [("launch", "run"), *COMMANDS, ("save_core", f"gcore {core}")]
-            else:
-                commands = [("launch", "process launch"), *COMMANDS]
-            session = run_session(debugger, "live", workdir, [], commands,
-                                  program=[python, str(FIXTURE), str(truth)], truth=truth)
-            if core.exists():
-                session.core = core
-            return session
+            return live_session(debugger, workdir, COMMANDS, [python, str(FIXTURE), str(truth)], truth,
+                                launch_in_driver=True)
         return once(root, f"{debugger}-negative-live", live)
-
-    def from_core(workdir: Path) -> Session:
-        origin = _make("gdb", "live", root)
-        if origin.core is None or origin.truth_path is None:
-            pytest.skip("gdb wrote no core of the negative-refcount fixture")
-        setup = ([f"file {python}", f"core-file {origin.core}"] if debugger == "gdb"
-                 else [f"target create --core {origin.core} {python}"])
-        return run_session(debugger, "core", workdir, setup, list(COMMANDS), truth=origin.truth_path)
-    return once(root, f"{debugger}-negative-core", from_core)
+    origin = _make("gdb", "live", root)
+    return core_session(root, f"{debugger}-negative-core", debugger, python, origin, COMMANDS)
 
 
 @pytest.fixture(scope="module")
