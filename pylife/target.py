@@ -110,6 +110,9 @@ class Memory:
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        # An adapter may ask for smaller cache units (optional ``read_granule``):
+        # lldb-16 serves reads in 512-byte cache lines, one remote round trip each.
+        self.PAGE = int(getattr(target, "read_granule", Memory.PAGE))
         self._pages: dict[int, bytes | None] = {}
 
     def _page(self, base: int) -> bytes | None:
