@@ -17,6 +17,7 @@ from .layouts_generated import DEBUG_TABLES, TABLES
 # Include/object.h tp_flags bits (cpython-internals.md §3.2).
 TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
 TPFLAGS_MANAGED_WEAKREF = 1 << 3  # 3.12+
+TPFLAGS_INLINE_VALUES = 1 << 2  # 3.13+
 TPFLAGS_HEAPTYPE = 1 << 9
 TPFLAGS_READY = 1 << 12
 TPFLAGS_HAVE_GC = 1 << 14
@@ -86,6 +87,10 @@ class Layout:
         if not self.has_immortal_objects():
             return False
         return bool(ob_refcnt & 0x80000000)
+
+    def has_inline_values(self, type_flags: int) -> bool:
+        """3.13+ Py_TPFLAGS_INLINE_VALUES: instance attributes live in the object's own block."""
+        return self.key >= (3, 13) and bool(type_flags & TPFLAGS_INLINE_VALUES)
 
     def int_uses_lv_tag(self) -> bool:
         """3.12+ Include/cpython/longintrepr.h: long_value.lv_tag replaces ob_size."""

@@ -199,7 +199,24 @@ class Objects:
             own = L["PyTypeObject.size"]
         elif tp.itemsize:
             own += tp.itemsize * abs(self.mem.i64(address + L["PyVarObject.ob_size"]))
+        if L.has_inline_values(tp.flags):
+            own += self._inline_values_size(address, tp)
         return own + L.preheader_size(tp.flags, self.is_gc(address, tp))
+
+    def _inline_values_size(self, address: int, tp: TypeInfo) -> int:
+        """3.13 inline values, allocated after tp_basicsize (typeobject.c _PyType_AllocNoTrack).
+
+        pycore_dict.h _PyInlineValuesSize(n) = n rounded up to 8 (the order
+        prefix) + (n + 1) pointers, n being the shared keys' usable size at
+        allocation. The object records a capacity one less: dictobject.c
+        _PyObject_InitInlineValues decrements dk_usable (while it is > 1)
+        before storing it in the first byte of the PyDictValues at
+        obj + tp_basicsize. (Checked against pymalloc size classes on 3.13.0;
+        for a type whose dk_usable had already reached 1 this counts 8 bytes
+        too many.)
+        """
+        allocated = self.mem.u8(address + tp.basicsize) + 1
+        return (allocated + 7) // 8 * 8 + (allocated + 1) * 8
 
     def _min_int_digits(self) -> int:
         # 3.11+ int___sizeof__ counts at least one digit (longobject.c).

@@ -54,3 +54,13 @@ def test_info_accepts_an_expression(session: Session) -> None:
 def test_fixture_wrote_every_object(session: Session) -> None:
     assert session.truth is not None, f"the fixture wrote no truth\n{session.describe()}"
     assert sorted(session.truth["objects"]) == sorted(OBJECT_NAMES)
+
+
+@pytest.mark.parametrize(params.SESSION_ARGS, params.sessions())
+def test_instance_size_fits_its_pymalloc_block(session: Session) -> None:
+    """Independent of the size formula: the block's size class (from its pool header)
+    is the allocation rounded up to 16 bytes (3.13 inline values included)."""
+    assert session.truth is not None
+    truth = session.truth["objects"]["instance"]
+    size = session.json("info:instance")["size"]
+    assert size <= truth["block_size_class"] < size + 16, (size, truth["block_size_class"])

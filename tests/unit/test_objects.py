@@ -54,7 +54,14 @@ def _size(py: FakePython, address: int) -> int:
 
 @pytest.mark.parametrize("case", list(GETSIZEOF[(3, 8)]))
 def test_size_equals_real_getsizeof(py: FakePython, case: str) -> None:
-    assert _size(py, _build(py, case)) == GETSIZEOF[py.key][case]
+    address = _build(py, case)
+    expected = GETSIZEOF[py.key][case]
+    if case == "Foo()" and py.key >= (3, 13):
+        # getsizeof leaves out 3.13's inline values; pylife counts them from the
+        # capacity byte at obj + tp_basicsize (16 here): 29 recorded, 30 allocated.
+        py.t.write_u8(address + 16, 29)
+        expected += 32 + 31 * 8
+    assert _size(py, address) == expected
 
 
 def test_size_of_containers_excludes_separate_buffers(py: FakePython) -> None:
