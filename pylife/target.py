@@ -11,7 +11,7 @@ import enum
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Optional, Protocol
 
 from .errors import UnreadableMemory
 
@@ -44,6 +44,46 @@ class ThreadInfo:
     tid: int  # OS thread id (LWP)
     name: str | None
     fs_base: int | None  # pthread_self() on x86-64 Linux, matches tstate->thread_id
+
+
+# (function, file, line, module path) of one native frame.
+Symbol = tuple[Optional[str], Optional[str], Optional[int], Optional[str]]
+
+
+class FrameSymbols:
+    """Symbolized native frames, cached per (pc, inline level), for both adapters.
+
+    Names and lines at a pc never change while the libraries stay where they
+    are (adapters ``clear()`` when they move). Inlined frames share their
+    caller's pc, so the level (how many frames before this one had the same pc
+    in the current unwind) is part of the key. Bounded: watch hits call this
+    thousands of times a second.
+    """
+
+    MAX_ENTRIES = 65536
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int], Symbol] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def unwind(self) -> Callable[[int, Callable[[], Symbol]], Symbol]:
+        """A lookup for one unwind, innermost frame first: ``lookup(pc, compute)``."""
+        previous_pc, level = -1, 0
+
+        def lookup(pc: int, compute: Callable[[], Symbol]) -> Symbol:
+            nonlocal previous_pc, level
+            level = level + 1 if pc == previous_pc else 0
+            previous_pc = pc
+            symbol = self._cache.get((pc, level))
+            if symbol is None:
+                if len(self._cache) >= self.MAX_ENTRIES:
+                    self._cache.clear()
+                symbol = self._cache[(pc, level)] = compute()
+            return symbol
+
+        return lookup
 
 
 class Target(Protocol):

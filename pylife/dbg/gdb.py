@@ -21,9 +21,11 @@ from ..target import (
     SIGNAL_NAMES,
     FrameArgument,
     FrameArguments,
+    FrameSymbols,
     Module,
     NativeFrame,
     StopInfo,
+    Symbol,
     TargetKind,
     ThreadInfo,
 )
@@ -37,7 +39,7 @@ class GdbTarget:
 
     def __init__(self, inferior: gdb.Inferior) -> None:
         self.inferior = inferior
-        self._symbols: dict[tuple[int, int], tuple[str | None, str | None, int | None, str | None]] = {}
+        self.symbols = FrameSymbols()
 
     @property
     def kind(self) -> TargetKind:
@@ -121,19 +123,10 @@ class GdbTarget:
             frame: gdb.Frame | None = gdb.newest_frame()
         except gdb.error:
             return frames
-        previous_pc, same_pc = -1, 0
+        lookup = self.symbols.unwind()
         while frame is not None and len(frames) < limit:
             pc = frame.pc()
-            same_pc = same_pc + 1 if pc == previous_pc else 0
-            previous_pc = pc
-            # Symbolize once per (pc, inline level): inlined frames share their caller's pc.
-            key = (pc, same_pc)
-            symbol = self._symbols.get(key)
-            if symbol is None:
-                sal = frame.find_sal()
-                symtab = sal.symtab
-                symbol = (frame.name(), symtab.filename if symtab is not None else None, sal.line or None, _module_of(pc))
-                self._symbols[key] = symbol
+            symbol = lookup(pc, lambda: _symbolize(frame, pc))  # noqa: B023 - called at once
             name, file, line, module = symbol
             if name in until:
                 sp = int(frame.read_register("rsp")) & ((1 << 64) - 1)
@@ -291,6 +284,12 @@ class _KeepSelection:
             pass
 
 
+def _symbolize(frame: gdb.Frame, pc: int) -> Symbol:
+    sal = frame.find_sal()
+    symtab = sal.symtab
+    return frame.name(), symtab.filename if symtab is not None else None, sal.line or None, _module_of(pc)
+
+
 def _module_of(pc: int) -> str | None:
     name = gdb.solib_name(pc)
     if name:
@@ -313,7 +312,7 @@ def _reset_all(_event: object = None) -> None:
     for session in _sessions.values():
         session.reset()
         if isinstance(session.target, GdbTarget):
-            session.target._symbols.clear()  # libraries moved: pcs mean something else
+            session.target.symbols.clear()  # libraries moved: pcs mean something else
 
 
 def _on_exit(_event: object = None) -> None:

@@ -28,10 +28,12 @@ from ..target import (
     GENERAL_REGISTERS,
     FrameArgument,
     FrameArguments,
+    FrameSymbols,
     Memory,
     Module,
     NativeFrame,
     StopInfo,
+    Symbol,
     TargetKind,
     ThreadInfo,
 )
@@ -72,7 +74,7 @@ class LldbTarget:
         self.target = target
         self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
-        self._symbols: dict[tuple[int, int], tuple[str | None, str | None, int | None, str | None]] = {}
+        self.symbols = FrameSymbols()
         self.hit_thread: int | None = None  # tid of the thread stopped by a watchpoint, during its callback
 
     @property
@@ -187,7 +189,7 @@ class LldbTarget:
         if thread is None or not thread.IsValid():
             return []
         frames: list[NativeFrame] = []
-        previous_pc, same_pc = -1, 0
+        lookup = self.symbols.unwind()
         first = _first_frame_as_gdb(thread)
         for index in range(first, first + max(0, limit)):
             # GetFrameAtIndex unwinds lazily; GetNumFrames would unwind everything.
@@ -195,23 +197,7 @@ class LldbTarget:
             if not frame.IsValid():
                 break
             pc = int(frame.GetPC())
-            same_pc = same_pc + 1 if pc == previous_pc else 0
-            previous_pc = pc
-            # Symbolize once per (pc, inline level): inlined frames share their caller's pc.
-            key = (pc, same_pc)
-            symbol = self._symbols.get(key)
-            if symbol is None:
-                line = frame.GetLineEntry()
-                module = frame.GetModule()
-                symbol = (
-                    frame.GetFunctionName(),
-                    line.GetFileSpec().fullpath if line.IsValid() else None,
-                    (int(line.GetLine()) or None) if line.IsValid() else None,
-                    module.GetFileSpec().fullpath if module.IsValid() else None,
-                )
-                if len(self._symbols) > 65536:
-                    self._symbols.clear()
-                self._symbols[key] = symbol
+            symbol = lookup(pc, lambda: _symbolize(frame))  # noqa: B023 - called at once
             name, file, line_number, module_path = symbol
             if name in until:
                 frames.append(NativeFrame(pc, name, file, line_number, module_path, int(frame.GetSP())))
@@ -243,7 +229,7 @@ class LldbTarget:
 
     def process_changed(self) -> None:
         """Another process (or none): drop its symbol cache and delete pylife's watchpoints."""
-        self._symbols.clear()
+        self.symbols.clear()
         self._pthreads = None
         for key in [k for k, (owner, _hook) in _watch_hooks.items() if owner is self]:
             del _watch_hooks[key]
@@ -544,6 +530,17 @@ def _expression_error(message: str) -> str:
 # (process unique id, watchpoint id) -> (target, recorder callback). Keyed by
 # process so that a watchpoint lldb re-arms in a relaunched process finds nothing.
 _watch_hooks: dict[tuple[int, int], tuple[LldbTarget, Callable[[], bool]]] = {}
+
+
+def _symbolize(frame: lldb.SBFrame) -> Symbol:
+    line = frame.GetLineEntry()
+    module = frame.GetModule()
+    return (
+        frame.GetFunctionName(),
+        line.GetFileSpec().fullpath if line.IsValid() else None,
+        (int(line.GetLine()) or None) if line.IsValid() else None,
+        module.GetFileSpec().fullpath if module.IsValid() else None,
+    )
 
 
 def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
