@@ -39,6 +39,11 @@ from ..target import (
 )
 
 _MASK64 = (1 << 64) - 1
+SIGTRAP = 5
+TRAP_HWBKPT = 4  # si_code of a hardware watchpoint/breakpoint trap (<asm-generic/siginfo.h>)
+# si_code of the other SIGTRAPs a program can get (<asm-generic/siginfo.h>).
+_TRAP_CODES = {0: "SI_USER: kill()", -6: "SI_TKILL: raise() or tgkill()", 0x80: "SI_KERNEL: a breakpoint instruction",
+               1: "TRAP_BRKPT", 2: "TRAP_TRACE"}
 # Process plugins that read a post-mortem image rather than a live process.
 _CORE_PLUGINS = ("elf-core", "mach-o-core", "minidump")
 # Process states whose memory is gone: reads go to the image files, as in gdb.
@@ -482,6 +487,20 @@ def _frame_arguments(frame: lldb.SBFrame) -> tuple[FrameArgument, ...]:
     return tuple(result)
 
 
+def _trap_code(thread: lldb.SBThread) -> int | None:
+    """si_code of the SIGTRAP the thread stopped with (None when lldb cannot say)."""
+    value = thread.GetSiginfo()
+    if not value.IsValid() or value.GetError().Fail():
+        return None
+    data = value.GetData()
+    error = lldb.SBError()
+    signo = data.GetSignedInt32(error, 0)
+    code = data.GetSignedInt32(error, 8)
+    if error.Fail() or signo != SIGTRAP:
+        return None
+    return int(code)
+
+
 def _first_frame_as_gdb(thread: lldb.SBThread) -> int:
     """Index of the innermost frame gdb would show after a watchpoint stop.
 
@@ -550,6 +569,15 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
     if hook is None:
         return False
     target, on_hit = hook
+    code = _trap_code(thread)
+    if code is not None and code != TRAP_HWBKPT:
+        # lldb-16 reports any later SIGTRAP of the thread (the program's own
+        # kill/raise, an int3) as a hit of this watchpoint (the debug status
+        # register still names it); the kernel's si_code says what it was.
+        # Stop, as gdb does, and as the program expects.
+        print(f"pylife: the program's own SIGTRAP ({_TRAP_CODES.get(code, f'si_code {code}')}), "
+              f"not a write to watched memory: stopped")
+        return True
     target.hit_thread = int(thread.GetThreadID())
     try:
         stop = on_hit()

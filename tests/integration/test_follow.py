@@ -1,0 +1,80 @@
+"""The buggy extension's ``reuse`` scenario in real gdb and lldb-16.
+
+One debugger session per (debugger, interpreter): the scenario stops itself
+(SIGTRAP) before its bugs; the session arms watches, then continues through
+every later stop and checks what each stop was: the program's own SIGTRAPs
+(os.kill, then raise() in C) must stop in both debuggers while watches are
+armed (lldb-16 reports them as a watchpoint hit: pylife tells them apart by
+si_code).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .driver import Session, run_session
+from .environment import DEBUGGERS, REPO_ROOT
+from .once import launch_command, once, require, shared_root
+
+BUGGY = REPO_ROOT / "tests" / "fixtures" / "buggy"
+sys.path.insert(0, str(BUGGY))
+from build import build  # noqa: E402
+
+MINORS = ("3.8", "3.10", "3.12", "3.13")
+COMMANDS = [
+    ("watch", "pylife watch {victim} --json"),
+    ("watch_leaked", "pylife watch {leaked} --json"),
+    ("continue_kill", "continue"),
+    ("bt_kill", "pylife bt --json"),
+    ("continue_raise", "continue"),
+    ("bt_raise", "pylife bt --json"),
+    ("continue_exit", "continue"),
+]
+
+
+def _session(root: Path, debugger: str, minor: str) -> Session:
+    python = require(debugger, minor)
+
+    def make(workdir: Path) -> Session:
+        ext = build(python, root / "build")
+        out = workdir / "scenario.jsonl"
+        env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir)}
+        return run_session(debugger, "live", workdir, [launch_command(debugger)], COMMANDS,
+                           program=[str(python), str(BUGGY / "scenarios.py"), "reuse", "--stop"], truth=out, env=env)
+
+    return once(root, f"{debugger}-{minor}-reuse", make)
+
+
+@pytest.fixture(scope="module")
+def follow_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_root(tmp_path_factory, "pylife-follow")
+
+
+PARAMS = [pytest.param(d, m, id=f"{d}-{m}", marks=getattr(pytest.mark, d)) for d in DEBUGGERS for m in MINORS]
+
+
+def _stopped_in(session: Session, label: str) -> list[str]:
+    """Functions of the stopped thread's merged stack (the one holding the GIL)."""
+    data: dict[str, Any] = session.json(label)
+    thread = next(t for t in data["threads"] if t["holds_gil"])
+    return [f["function"] for f in thread["frames"]]
+
+
+@pytest.mark.parametrize("debugger,minor", PARAMS)
+def test_the_programs_own_sigtrap_stops_with_watches_armed(follow_root: Path, debugger: str, minor: str) -> None:
+    session = _session(follow_root, debugger, minor)
+    truth = session.truth or {}
+    assert session.json("watch")["address"] == truth["victim"]
+    assert session.json("watch_leaked")["address"] == truth["leaked"]
+    # os.kill(getpid(), SIGTRAP): stopped in kill(), called by os.kill.
+    functions = _stopped_in(session, "bt_kill")
+    assert any("kill" in f for f in functions[:4]), functions
+    # raise(SIGTRAP) in C: stopped under buggy_trap.
+    functions = _stopped_in(session, "bt_raise")
+    assert "buggy_trap" in functions, functions
+    assert truth.get("phase") == "after" and truth["reused"] is True, truth
+    assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
