@@ -11,6 +11,3 @@ class Report:
     command: str  # which text renderer applies
     data: dict[str, Any]  # the JSON model (ints, strings, bools, lists, dicts, None)
     warnings: list[str] = field(default_factory=list)
-    # For verbs that print one JSON object per item (history, balance): the
-    # objects to print one per line with --json, instead of ``data``.
-    json_lines: list[dict[str, Any]] | None = None

@@ -75,6 +75,11 @@ def help_text() -> str:
     return DESCRIPTION
 
 
+def json_line(report: Report) -> str:
+    """The JSON contract: one line holding one JSON document, the report's data."""
+    return json.dumps(report.data, separators=(", ", ": ")) + "\n"
+
+
 def execute(session: Session, argv: list[str], color: bool = False) -> str:
     """Run one `pylife ...` command line; return what to print, or raise CommandFailed."""
     parser = build_parser()
@@ -93,6 +98,5 @@ def execute(session: Session, argv: list[str], color: bool = False) -> str:
             return json.dumps({"error": message}) + "\n"
         raise CommandFailed(message if message.startswith("pylife") else f"pylife: {message}") from None
     if args.json:
-        records = report.json_lines if report.json_lines is not None else [report.data]
-        return "".join(json.dumps(record, separators=(", ", ": ")) + "\n" for record in records)
+        return json_line(report)
     return text_render.render(report, color=color)

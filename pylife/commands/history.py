@@ -41,7 +41,5 @@ def run(session: Session, args: argparse.Namespace) -> Report:
                     return Report("event", {"address": history.address, "type": history.type, **event.to_json()})
         raise UserError(f"no event {args.full} in the recorded histories")
     if args.balance:
-        analyses = [analyze(h) for h in histories]
-        return Report("balance", {"analyses": analyses}, json_lines=analyses)
-    records = [h.to_json() for h in histories]
-    return Report("history", {"histories": records}, json_lines=records)
+        return Report("balance", {"objects": [analyze(h) for h in histories]})
+    return Report("history", {"objects": [h.to_json() for h in histories]})

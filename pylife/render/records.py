@@ -36,10 +36,10 @@ def _frame_line(number: int, frame: dict[str, Any]) -> str:
 
 
 def history(data: dict[str, Any], color: bool) -> str:
-    if not data["histories"]:
+    if not data["objects"]:
         return "pylife: no history recorded (pylife watch ADDR, then continue)"
     out = []
-    for h in data["histories"]:
+    for h in data["objects"]:
         status = []
         if h["freed_at"] is not None:
             status.append(f"freed at event {h['freed_at']}")
@@ -67,7 +67,7 @@ def event(data: dict[str, Any], color: bool) -> str:
 
 def balance(data: dict[str, Any], color: bool) -> str:
     out = []
-    for a in data["analyses"]:
+    for a in data["objects"]:
         out.append(f"{a['address']:#x} {escape(a['type'])}: balance by site")
         if a["leak_candidates"]:
             out.append("leak candidates (increments never released by the same site), most suspicious first:")

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from pylife.commands import VERBS
+
 from .driver import Session, run_session
 from .environment import DEBUGGERS, REPO_ROOT
 from .once import launch_command, once, require, shared_root
@@ -26,14 +28,31 @@ from build import build  # noqa: E402
 
 MINORS = ("3.8", "3.10", "3.12", "3.13")
 COMMANDS = [
-    ("watch", "pylife watch {victim} --json"),
+    ("json:history_empty", "pylife history --json"),
+    ("json:balance_empty", "pylife history --balance --json"),
+    ("json:version", "pylife version --json"),
+    ("json:info", "pylife info {victim} --json"),
+    ("json:pymalloc", "pylife pymalloc --json"),
+    ("json:alloc-site", "pylife alloc-site {victim} --json"),
+    ("json:diagnose", "pylife diagnose --json"),
+    ("watch", "pylife watch {victim} --json --log {log}"),
     ("watch_leaked", "pylife watch {leaked} --json"),
+    ("json:watches", "pylife watches --json"),
     ("continue_kill", "continue"),
     ("bt_kill", "pylife bt --json"),
+    ("json:history", "pylife history --json"),
+    ("json:balance", "pylife history --balance --json"),
+    ("json:event", "pylife history --full 1 --json"),
+    ("json:history_load", "pylife history --load {log} --json"),
     ("continue_raise", "continue"),
     ("bt_raise", "pylife bt --json"),
     ("continue_exit", "continue"),
+    ("json:unwatch", "pylife unwatch --all --json"),
 ]
+# Which command shows each verb's document (every verb must have one).
+VERB_COMMANDS = {"history": "json:history", "version": "json:version", "info": "json:info", "bt": "bt_kill",
+                 "pymalloc": "json:pymalloc", "alloc-site": "json:alloc-site", "diagnose": "json:diagnose",
+                 "watch": "watch", "watches": "json:watches", "unwatch": "json:unwatch"}
 
 
 def _session(root: Path, debugger: str, minor: str) -> Session:
@@ -42,8 +61,12 @@ def _session(root: Path, debugger: str, minor: str) -> Session:
     def make(workdir: Path) -> Session:
         ext = build(python, root / "build")
         out = workdir / "scenario.jsonl"
-        env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir)}
-        return run_session(debugger, "live", workdir, [launch_command(debugger)], COMMANDS,
+        # tracemalloc: alloc-site has a trace to show (its tables are malloc'd, not pymalloc'd).
+        env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir),
+               "PYTHONTRACEMALLOC": "1"}
+        log = str(workdir / "history.jsonl")
+        commands = [(label, template.replace("{log}", log)) for label, template in COMMANDS]
+        return run_session(debugger, "live", workdir, [launch_command(debugger)], commands,
                            program=[str(python), str(BUGGY / "scenarios.py"), "reuse", "--stop"], truth=out, env=env)
 
     return once(root, f"{debugger}-{minor}-reuse", make)
@@ -78,3 +101,24 @@ def test_the_programs_own_sigtrap_stops_with_watches_armed(follow_root: Path, de
     assert "buggy_trap" in functions, functions
     assert truth.get("phase") == "after" and truth["reused"] is True, truth
     assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
+
+
+@pytest.mark.parametrize("debugger,minor", PARAMS)
+def test_every_verb_prints_one_json_document(follow_root: Path, debugger: str, minor: str) -> None:
+    """The JSON contract: `--json` prints exactly one line, one JSON object; several objects
+    are `{"objects": [...]}`, also when there are none."""
+    session = _session(follow_root, debugger, minor)
+    truth = session.truth or {}
+    missing = sorted(set(VERBS) - set(VERB_COMMANDS))
+    assert not missing, f"verbs without a --json check in this test: {missing}"
+    documents = {label: session.json(label) for label, _command in COMMANDS if label.startswith("json:") or
+                 label in VERB_COMMANDS.values()}
+    for verb, label in VERB_COMMANDS.items():
+        assert "error" not in documents[label] or verb == "diagnose", (verb, documents[label])
+    assert documents["json:history_empty"] == {"objects": []}
+    assert documents["json:balance_empty"] == {"objects": []}
+    histories = documents["json:history"]["objects"]
+    assert [h["address"] for h in histories] == [truth["victim"], truth["leaked"]]
+    assert [a["address"] for a in documents["json:balance"]["objects"]] == [truth["victim"], truth["leaked"]]
+    assert documents["json:history_load"]["objects"][0]["events"] == histories[0]["events"]
+    assert documents["json:event"]["seq"] == 1

@@ -70,8 +70,14 @@ PARAMS = [pytest.param(d, m, s, id=f"{d}-{m}-{s}", marks=getattr(pytest.mark, d)
           for d in DEBUGGERS for m in MINORS for s in SCENARIOS]
 
 
+def _only(session: Session, label: str) -> dict[str, Any]:
+    """The one object of a several-objects document (`{"objects": [...]}`)."""
+    (only,) = session.json(label)["objects"]
+    return only
+
+
 def _history(session: Session) -> dict[str, Any]:
-    history = session.json("history")
+    history = _only(session, "history")
     truth = session.truth or {}
     assert history["address"] == truth["victim"]
     assert history["type"] == "__main__.Victim"
@@ -99,7 +105,7 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
     assert [w["address"] for w in session.json("watches")["watches"]] == [truth["victim"]]
     history = _history(session)
     events = history["events"]
-    balance = session.json("balance")
+    balance = _only(session, "balance")
     assert balance["address"] == truth["victim"]
     assert set(balance) >= {"leak_candidates", "overdecref_candidate", "notes"}
     # Writes made by the eval loop itself (Py_INCREF/Py_DECREF inlined into it,
@@ -132,11 +138,11 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
     assert "Δ" in session.record("history_text").output
     assert session.record("bad_event").error
     # The JSONL log holds the same history (it is written as events happen).
-    loaded = session.json("loaded")
+    loaded = _only(session, "loaded")
     assert [e["seq"] for e in loaded["events"]] == [e["seq"] for e in events]
     assert [(e["old"], e["new"], e["writer"]) for e in loaded["events"]] == [(e["old"], e["new"], e["writer"]) for e in events]
     # Histories survive the end of the process and a new run; the watch itself is gone.
-    rerun = session.json("history_after_rerun")
+    rerun = _only(session, "history_after_rerun")
     assert [e["seq"] for e in rerun["events"]] == [e["seq"] for e in events]
     assert rerun["closed"], rerun["closed"]
     assert session.json("watches_after_rerun")["slots_used"] == 0

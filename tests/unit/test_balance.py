@@ -177,12 +177,15 @@ def test_empty_history() -> None:
 # ---- `pylife history --balance` ---------------------------------------------------------------
 
 
-def _lines(output: str) -> list[dict[str, Any]]:
-    assert output.endswith("\n")
-    return [json.loads(line) for line in output.splitlines()]
+def _objects(output: str) -> list[dict[str, Any]]:
+    """The JSON contract: one line, one document; several objects under "objects"."""
+    assert output.endswith("\n") and output.count("\n") == 1, output
+    document = json.loads(output)
+    assert list(document) == ["objects"], document
+    return document["objects"]
 
 
-def test_balance_json_is_one_line_per_history_and_names_the_culprits(py: FakePython) -> None:
+def test_balance_json_is_one_document_and_names_the_culprits(py: FakePython) -> None:
     python_thread(py)
     victim, pool = float_in_pool(py, refcnt=2)
     session, handle, _ = watch(py, victim)
@@ -201,7 +204,7 @@ def test_balance_json_is_one_line_per_history_and_names_the_culprits(py: FakePyt
     py.t.hit(handle, py.t.peek_u64(victim), [core(py, "pymalloc_free")], tid=PYTHON_TID)
     py.t.hit(handle, py.t.peek_u64(victim) + 1, by_extension(py, "use_stale"), tid=PYTHON_TID)
 
-    analyses = _lines(execute(session, ["history", "--balance", "--json"]))
+    analyses = _objects(execute(session, ["history", "--balance", "--json"]))
     assert [a["address"] for a in analyses] == [victim, leaked]
     over, leak = analyses
     assert over["type"] == "float" and over["overdecref_candidate"]["function"] == "over_decref"
@@ -215,7 +218,7 @@ def test_balance_json_is_one_line_per_history_and_names_the_culprits(py: FakePyt
     # The Python line that released one reference is no candidate.
     assert "f" not in by_name
 
-    only = _lines(execute(session, ["history", hex(leaked), "--balance", "--json"]))
+    only = _objects(execute(session, ["history", hex(leaked), "--balance", "--json"]))
     assert only == [leak]
     text = execute(session, ["history", "--balance"])
     assert "leak candidates" in text and "over-decref candidate: over_decref" in text and "note: " in text

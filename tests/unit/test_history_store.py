@@ -186,19 +186,22 @@ def _recorded(py: FakePython) -> tuple[Session, int, int]:
     return session, obj, other
 
 
-def _lines(output: str) -> list[dict]:
-    assert output.endswith("\n")
-    return [json.loads(line) for line in output.splitlines()]
+def _objects(output: str) -> list[dict]:
+    """The JSON contract: one line, one document; several objects under "objects"."""
+    assert output.endswith("\n") and output.count("\n") == 1, output
+    document = json.loads(output)
+    assert list(document) == ["objects"], document
+    return document["objects"]
 
 
-def test_history_json_is_one_line_per_history(py: FakePython) -> None:
+def test_history_json_is_one_document(py: FakePython) -> None:
     session, obj, other = _recorded(py)
-    histories = _lines(execute(session, ["history", "--json"]))
+    histories = _objects(execute(session, ["history", "--json"]))
     assert [h["address"] for h in histories] == [obj, other]
     assert histories[0] == session.recorder.histories[obj].to_json()
     assert [e["kind"] for e in histories[0]["events"]] == [ev.DECREF, ev.ZERO, ev.ALLOCATOR, ev.USE_AFTER_FREE]
     assert histories[0]["freed_at"] == 3 and histories[0]["closed"] is None
-    only = _lines(execute(session, ["history", hex(other), "--json"]))
+    only = _objects(execute(session, ["history", hex(other), "--json"]))
     assert len(only) == 1 and only[0]["address"] == other and [e["seq"] for e in only[0]["events"]] == [2]
     assert set(run_json(py, ["history", "0x1000"], session)) == {"error"}
 
@@ -226,11 +229,11 @@ def test_history_load_through_execute(py: FakePython) -> None:
     session, obj, other = _recorded(py)
     log = session.recorder.log.path
     fresh = Session(py.target)  # another debugger session: nothing recorded, the log is enough
-    loaded = _lines(execute(fresh, ["history", "--load", log, "--json"]))
+    loaded = _objects(execute(fresh, ["history", "--load", log, "--json"]))
     assert loaded == [h.to_json() for h in session.recorder.histories.values()]
     assert [h["address"] for h in loaded] == [obj, other]
     assert run_json(py, ["history", "--load", log, "--full", "5"], fresh)["kind"] == ev.USE_AFTER_FREE
-    balance = _lines(execute(fresh, ["history", "--load", log, "--balance", "--json"]))
+    balance = _objects(execute(fresh, ["history", "--load", log, "--balance", "--json"]))
     assert [b["address"] for b in balance] == [obj, other]
     with pytest.raises(CommandFailed) as caught:
         execute(fresh, ["history", "--load", log + ".missing"])

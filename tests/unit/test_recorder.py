@@ -621,7 +621,7 @@ def test_watchpoint_the_debugger_refuses_leaves_no_history(py: FakePython, monke
     session = Session(py.target)
     assert "no debug registers" in run_json(py, ["watch", hex(obj)], session)["error"]
     assert session.recorder.watches == {} and session.recorder.histories == {}
-    assert execute(session, ["history", "--json"]) == ""  # one line per history: none
+    assert execute(session, ["history", "--json"]) == '{"objects": []}\n'  # one document, also when empty
 
 
 def test_stop_on_free_for_a_gc_object_stops_at_zero(py: FakePython) -> None:
