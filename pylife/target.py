@@ -86,9 +86,34 @@ class FrameSymbols:
         return lookup
 
 
+@dataclass(frozen=True)
+class WatchHit:
+    """What the adapter knows of one watchpoint hit, handed to the callback.
+
+    The adapter reads them from the stopping thread itself: inside a callback
+    the debugger's selected thread may still be the previous stop's (lldb)."""
+
+    tid: int | None  # OS thread id (LWP) of the writing thread
+    pc: int | None  # its pc after the store
+
+
+OnHit = Callable[[WatchHit], bool]
+
+
 class Target(Protocol):
-    kind: TargetKind
+    """What the core may ask of a debugged program.
+
+    Adapters and FakeTarget subclass it explicitly, so that the optional
+    capabilities below (``read_granule``, ``section_of``, ``stop_info``) come
+    with their documented defaults; the core calls them unconditionally.
+    """
+
     debugger: str  # "gdb" or "lldb"
+
+    @property
+    def kind(self) -> TargetKind:
+        """LIVE for a process, CORE for a core file (may change between commands)."""
+        ...
 
     def read(self, address: int, size: int) -> bytes:
         """Return exactly ``size`` bytes or raise UnreadableMemory."""
@@ -119,9 +144,10 @@ class Target(Protocol):
         in it; that frame carries ``sp`` so callers can reuse an older tail."""
         ...
 
-    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
-        """Hardware write watchpoint (LIVE only). ``on_hit`` returns True to stop
-        at the prompt, False to continue. Returns a handle for ``remove``."""
+    def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
+        """Hardware write watchpoint (LIVE only). ``on_hit`` gets the hit's
+        thread and pc and returns True to stop at the prompt, False to
+        continue. Returns a handle for ``remove``."""
         ...
 
     def remove(self, handle: int) -> None:
@@ -131,6 +157,27 @@ class Target(Protocol):
     def evaluate_address(self, expression: str) -> int:
         """Evaluate a debugger expression to an address; UserError if it fails."""
         ...
+
+    # ---- optional capabilities: these defaults hold when an adapter cannot tell ----
+
+    @property
+    def read_granule(self) -> int:
+        """Memory's cache unit in bytes: what one round trip to the target costs.
+
+        Default 4096 (a page). lldb-16 serves reads in 512-byte cache lines."""
+        return 4096
+
+    def section_of(self, address: int) -> tuple[str, str] | None:
+        """(section name, image path) of a static address, e.g.
+        (".data", "/.../libpython3.12.so.1.0"); None when the address is in no
+        image's sections (heap, stack, mmap). Default: None (unknown)."""
+        return None
+
+    def stop_info(self, frames: int = 8) -> StopInfo | None:
+        """Why the selected thread stopped: signal, fault address, registers and
+        the arguments of its innermost ``frames`` frames. None without a
+        stopped thread, and by default (the adapter cannot tell)."""
+        return None
 
 
 class Memory:
@@ -150,9 +197,8 @@ class Memory:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        # An adapter may ask for smaller cache units (optional ``read_granule``):
-        # lldb-16 serves reads in 512-byte cache lines, one remote round trip each.
-        self.PAGE = int(getattr(target, "read_granule", Memory.PAGE))
+        # The adapter's cost unit (lldb-16: 512-byte cache lines, one remote round trip each).
+        self.PAGE = target.read_granule
         self._pages: dict[int, bytes | None] = {}
 
     def _page(self, base: int) -> bytes | None:
@@ -239,19 +285,6 @@ class Memory:
             out += chunk
             pos += step
         return bytes(out)
-
-
-# ---- optional Target methods ------------------------------------------------------
-#
-# Adapters may also provide (the core looks them up with getattr and copes
-# without them; FakeTarget and older adapters do not have them):
-#
-#   section_of(address) -> tuple[str, str] | None
-#       (section name, image path) of a static address: (".data", "/.../libpython3.12.so.1.0"),
-#       or None when the address is in no image's sections (heap, stack, mmap).
-#   stop_info(frames: int = 8) -> StopInfo | None
-#       why the selected thread stopped: signal, fault address, registers and
-#       the arguments of its innermost frames; None without a stopped thread.
 
 
 @dataclass(frozen=True)

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check pylife gdb_pylife.py lldb_pylife.py scripts tests benchmarks examples
+.venv/bin/mypy  # pylife/, configured in pyproject.toml
 exec .venv/bin/pytest -n 2 -p no:cacheprovider "$@"

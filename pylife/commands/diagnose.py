@@ -34,14 +34,13 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     objects = session.objects(mem)
     notes: list[str] = []
     stop: StopInfo | None = None
-    stop_info = getattr(target, "stop_info", None)
-    if stop_info is not None:
-        try:
-            stop = stop_info(max(1, args.frames))
-        except PylifeError as exc:
-            notes.append(f"stop details unavailable: {exc}")
+    try:
+        stop = target.stop_info(max(1, args.frames))
+    except PylifeError as exc:
+        notes.append(f"stop details unavailable: {exc}")
     else:
-        notes.append(f"the {target.debugger} adapter gives no signal or registers")
+        if stop is None:
+            notes.append(f"{target.debugger} gives no stopped thread: no signal or registers")
     tid = stop.tid if stop is not None and stop.tid is not None else target.current_thread()
     native = list(target.native_frames(tid, MAX_NATIVE)) if tid is not None else []
     fatal = crash.recognise_fatal(native, stop.frames if stop is not None else (), mem)

@@ -97,7 +97,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     return report
 
 
-_NO_VERDICT = {"verdict": liveness.UNKNOWN, "reasons": [], "allocator": {}, "stale_type": None}
+_NO_VERDICT: dict[str, object] = {"verdict": liveness.UNKNOWN, "reasons": [], "allocator": {}, "stale_type": None}
 
 
 def _verdict(session: Session, mem: Memory, runtime: Runtime, objects: Objects, address: int, tp: TypeInfo | None,

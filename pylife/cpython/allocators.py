@@ -179,8 +179,8 @@ def _obj_domain(target: Target, runtime: Runtime) -> tuple[int | None, int | Non
     L = runtime.layout
     if L.has("_PyRuntimeState.allocators_standard_obj"):
         # 3.12+ pycore_pymem.h: _PyRuntime.allocators.standard.obj / .debug.obj
-        debug = runtime.address + L["_PyRuntimeState.allocators_debug_obj"]
-        return runtime.address + L["_PyRuntimeState.allocators_standard_obj"], debug, "_PyRuntime.allocators"
+        return (runtime.address + L["_PyRuntimeState.allocators_standard_obj"],
+                runtime.address + L["_PyRuntimeState.allocators_debug_obj"], "_PyRuntime.allocators")
     # <= 3.11 obmalloc.c: static PyMemAllocatorEx _PyObject; static struct
     # {debug_alloc_api_t raw, mem, obj} _PyMem_Debug (each 8 + 40 bytes).
     standard = _symbol(target, "_PyObject")

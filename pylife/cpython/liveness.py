@@ -59,11 +59,8 @@ def static_region(target: Target, runtime: Runtime, address: int) -> str | None:
     L = runtime.layout
     if L.has("_PyRuntimeState.size") and runtime.address <= address < runtime.address + L["_PyRuntimeState.size"]:
         return "_PyRuntime"
-    section_of = getattr(target, "section_of", None)  # optional Target method
-    if section_of is None:
-        return None
     try:
-        found = section_of(address)
+        found = target.section_of(address)
     except PylifeError:
         return None
     if not found:

@@ -76,8 +76,8 @@ def merge(native: Sequence[NativeFrame], python: Sequence[PyFrame], mode: str = 
     if mode == "python":
         return [python_frame(f) for f in python]
     groups: dict[int, list[PyFrame]] = {}
-    for frame in python:
-        groups.setdefault(frame.activation, []).append(frame)
+    for py_frame in python:
+        groups.setdefault(py_frame.activation, []).append(py_frame)
     result: list[StackFrame] = []
     activation = 0
     previous_was_eval = False

@@ -7,9 +7,9 @@ PylifeError <-> gdb.GdbError.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import gdb  # type: ignore[import-not-found]
+import gdb
 
 from .. import env
 from ..commands import CommandFailed, execute, help_text
@@ -24,17 +24,20 @@ from ..target import (
     FrameSymbols,
     Module,
     NativeFrame,
+    OnHit,
     StopInfo,
     Symbol,
+    Target,
     TargetKind,
     ThreadInfo,
+    WatchHit,
 )
 
 _INFO_SYMBOL = re.compile(r"^.*? in section (\S+)(?: of (.+))?$")
 _MASK64 = (1 << 64) - 1
 
 
-class GdbTarget:
+class GdbTarget(Target):
     debugger = "gdb"
 
     def __init__(self, inferior: gdb.Inferior) -> None:
@@ -73,7 +76,7 @@ class GdbTarget:
 
     def modules(self) -> Sequence[Module]:
         result: list[Module] = []
-        main = gdb.current_progspace().filename
+        main = _main_file()
         if main:
             result.append(Module(main, 0))
         for objfile in gdb.objfiles():
@@ -126,7 +129,8 @@ class GdbTarget:
         lookup = self.symbols.unwind()
         while frame is not None and len(frames) < limit:
             pc = frame.pc()
-            symbol = lookup(pc, lambda: _symbolize(frame, pc))  # noqa: B023 - called at once
+            current = frame
+            symbol = lookup(pc, lambda: _symbolize(current, pc))  # noqa: B023 - called at once
             name, file, line, module = symbol
             if name in until:
                 sp = int(frame.read_register("rsp")) & ((1 << 64) - 1)
@@ -139,7 +143,7 @@ class GdbTarget:
                 break
         return frames
 
-    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+    def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
         spec = f"*({_C_TYPE_OF_SIZE[size]} *) {address:#x}"
         try:
             watchpoint = _RefcountWatchpoint(spec, on_hit)
@@ -162,7 +166,7 @@ class GdbTarget:
         except gdb.error as exc:
             raise UserError(f"cannot evaluate '{expression}': {exc}") from None
 
-    # -- optional Target methods (pylife.target: section_of, stop_info) ------
+    # -- optional Target capabilities (defaults in pylife.target.Target) ------
 
     def section_of(self, address: int) -> tuple[str, str] | None:
         """(section, image) from `info symbol`: works live and on cores, no process access."""
@@ -173,7 +177,7 @@ class GdbTarget:
         match = _INFO_SYMBOL.match(text.splitlines()[0] if text else "")
         if match is None:
             return None
-        return match.group(1), (match.group(2) or gdb.current_progspace().filename or "").strip()
+        return match.group(1), (match.group(2) or _main_file() or "").strip()
 
     def stop_info(self, frames: int = 8) -> StopInfo | None:
         thread = gdb.selected_thread()
@@ -190,22 +194,23 @@ class GdbTarget:
         except (gdb.error, RuntimeError, ValueError):
             pass
         try:
-            frame: gdb.Frame | None = gdb.newest_frame()
+            newest = gdb.newest_frame()
         except gdb.error:
             return StopInfo(thread.ptid[1] or thread.ptid[0], signal, code, fault, None, {}, ())
         registers: dict[str, int] = {}
         for name in GENERAL_REGISTERS:
             try:
-                registers[name] = int(frame.read_register(name)) & _MASK64
+                registers[name] = int(newest.read_register(name)) & _MASK64
             except (gdb.error, ValueError):
                 continue
         arguments: list[FrameArguments] = []
+        frame: gdb.Frame | None = newest
         while frame is not None and len(arguments) < frames:
             try:
-                name, pc = frame.name(), frame.pc()
+                function, pc = frame.name(), frame.pc()
             except gdb.error:
                 break
-            arguments.append(FrameArguments(name, pc, _frame_arguments(frame)))
+            arguments.append(FrameArguments(function, pc, _frame_arguments(frame)))
             try:
                 frame = frame.older()
             except gdb.error:
@@ -217,7 +222,7 @@ class GdbTarget:
 def _frame_arguments(frame: gdb.Frame) -> tuple[FrameArgument, ...]:
     """The frame's named arguments (DWARF), as integers when they are pointers or integers."""
     try:
-        block = frame.block()
+        block: gdb.Block | None = frame.block()
     except (RuntimeError, gdb.error):
         return ()
     while block is not None and block.function is None:
@@ -248,14 +253,21 @@ _C_TYPE_OF_SIZE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8
 class _RefcountWatchpoint(gdb.Breakpoint):
     """A write watchpoint whose stop() records the hit and usually continues."""
 
-    def __init__(self, spec: str, on_hit: Callable[[], bool]) -> None:
+    def __init__(self, spec: str, on_hit: OnHit) -> None:
         # internal: no "Hardware watchpoint N" chatter (--json prints one line); `pylife watches` lists them.
         super().__init__(spec, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=True)
         self.silent = True
         self._on_hit = on_hit
 
     def stop(self) -> bool:
-        stop = self._on_hit()
+        # Inside stop() gdb has selected the thread that hit, at its newest frame.
+        thread = gdb.selected_thread()
+        tid = (thread.ptid[1] or thread.ptid[0]) if thread is not None else None
+        try:
+            pc: int | None = gdb.newest_frame().pc()
+        except gdb.error:
+            pc = None
+        stop = self._on_hit(WatchHit(tid, pc))
         if stop:
             session = session_for(gdb.selected_inferior())
             message = session.recorder.last_stop_message
@@ -294,7 +306,12 @@ def _module_of(pc: int) -> str | None:
     name = gdb.solib_name(pc)
     if name:
         return str(name)
-    return gdb.current_progspace().filename
+    return _main_file()
+
+
+def _main_file() -> str | None:
+    progspace = gdb.current_progspace()
+    return progspace.filename if progspace is not None else None
 
 
 _sessions: dict[int, Session] = {}
@@ -302,7 +319,7 @@ _sessions: dict[int, Session] = {}
 
 def session_for(inferior: gdb.Inferior) -> Session:
     session = _sessions.get(inferior.num)
-    if session is None or getattr(session.target, "inferior", None) is not inferior:
+    if session is None or not isinstance(session.target, GdbTarget) or session.target.inferior is not inferior:
         session = Session(GdbTarget(inferior))
         _sessions[inferior.num] = session
     return session

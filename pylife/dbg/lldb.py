@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import lldb  # type: ignore[import-not-found]
 
@@ -32,10 +32,13 @@ from ..target import (
     Memory,
     Module,
     NativeFrame,
+    OnHit,
     StopInfo,
     Symbol,
+    Target,
     TargetKind,
     ThreadInfo,
+    WatchHit,
 )
 
 _MASK64 = (1 << 64) - 1
@@ -67,12 +70,8 @@ class _NotReadOnly(Exception):
     """The expression is beyond the read-only subset: hand it to lldb's evaluator."""
 
 
-class LldbTarget:
+class LldbTarget(Target):
     debugger = "lldb"
-    # Memory's cache unit: lldb-16 fetches memory in 512-byte cache lines, each a
-    # gdb-remote round trip after a resume; 4 KiB pages cost ~15% more per watch
-    # hit (benchmarks/bench_watch.py, 3.12) than 512-byte ones.
-    read_granule = 512
 
     def __init__(self, target: lldb.SBTarget) -> None:
         # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
@@ -80,11 +79,17 @@ class LldbTarget:
         self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
         self.symbols = FrameSymbols()
-        self.hit_thread: int | None = None  # tid of the thread stopped by a watchpoint, during its callback
 
     @property
     def process(self) -> lldb.SBProcess:
         return self.target.GetProcess()
+
+    @property
+    def read_granule(self) -> int:
+        # lldb-16 fetches memory in 512-byte cache lines, each a gdb-remote
+        # round trip after a resume; 4 KiB pages cost ~15% more per watch hit
+        # (benchmarks/bench_watch.py, 3.12) than 512-byte ones.
+        return 512
 
     @property
     def kind(self) -> TargetKind:
@@ -184,8 +189,6 @@ class LldbTarget:
         return self._pthreads[1].get(tid)
 
     def current_thread(self) -> int | None:
-        if self.hit_thread is not None:
-            return self.hit_thread  # inside a watchpoint callback the selection may lag
         thread = self.process.GetSelectedThread() if self.process.IsValid() else None
         return int(thread.GetThreadID()) if thread is not None and thread.IsValid() else None
 
@@ -210,7 +213,7 @@ class LldbTarget:
             frames.append(NativeFrame(pc, name, file, line_number, module_path))
         return frames
 
-    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+    def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
         error = lldb.SBError()
         watchpoint = self.target.WatchAddress(address, size, False, True, error)
         if not error.Success() or not watchpoint.IsValid():
@@ -248,7 +251,7 @@ class LldbTarget:
             pass
         return self._evaluate(text)
 
-    # -- optional Target methods (pylife.target: section_of, stop_info) ------
+    # -- optional Target capabilities (defaults in pylife.target.Target) ------
 
     def section_of(self, address: int) -> tuple[str, str] | None:
         resolved = self.target.ResolveLoadAddress(address)
@@ -548,7 +551,7 @@ def _expression_error(message: str) -> str:
 
 # (process unique id, watchpoint id) -> (target, recorder callback). Keyed by
 # process so that a watchpoint lldb re-arms in a relaunched process finds nothing.
-_watch_hooks: dict[tuple[int, int], tuple[LldbTarget, Callable[[], bool]]] = {}
+_watch_hooks: dict[tuple[int, int], tuple[LldbTarget, OnHit]] = {}
 
 
 def _symbolize(frame: lldb.SBFrame) -> Symbol:
@@ -578,14 +581,12 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
         print(f"pylife: the program's own SIGTRAP ({_TRAP_CODES.get(code, f'si_code {code}')}), "
               f"not a write to watched memory: stopped")
         return True
-    target.hit_thread = int(thread.GetThreadID())
+    # The hit's own thread: inside the callback lldb's selected thread may lag.
     try:
-        stop = on_hit()
+        stop = on_hit(WatchHit(int(thread.GetThreadID()), int(frame.GetPC())))
     except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
         print(f"pylife: watchpoint {wp.GetID()}: internal error: {type(exc).__name__}: {exc}")
         return True
-    finally:
-        target.hit_thread = None
     if stop:
         entry = next((e for e in _entries if e.session.target is target), None)
         message = entry.session.recorder.last_stop_message if entry is not None else None

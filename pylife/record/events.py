@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +46,9 @@ class Event:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
-        return cls(**{k: data.get(k) for k in ("seq", "tid", "old", "new", "kind", "writer", "op", "python", "message")},
-                   stack=list(data.get("stack") or []))
+        get: Callable[[str], Any] = data.get  # a missing field reads as None, as before
+        return cls(get("seq"), get("tid"), get("old"), get("new"), get("kind"), get("writer"), get("op"),
+                   get("python"), list(get("stack") or []), get("message"))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..cpython.objects import Objects
 from ..cpython.stack import EVAL_FUNCTIONS, is_core_image, merge
 from ..cpython.threads import match_os_threads, python_threads
 from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
-from ..target import Memory, NativeFrame, Target, TargetKind
+from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from .events import Event, History
 from .store import JsonlLog
@@ -102,7 +102,7 @@ class Recorder:
             self.log = JsonlLog(path)
 
     def watch(self, session: Session, address: int, options: WatchOptions,
-              arm: Callable[[int, int, Callable[[], bool]], int]) -> tuple[Watch, list[str]]:
+              arm: Callable[[int, int, OnHit], int]) -> tuple[Watch, list[str]]:
         target = session.target
         if target.kind is TargetKind.CORE:
             raise NotLive("cannot watch on a core file: post-mortem has no future (pylife history --load reads a log)")
@@ -127,7 +127,7 @@ class Recorder:
         watch = Watch(history, field_address, WATCH_SIZE, options, last=refcnt, block=address - preheader,
                       block_size=objects.size(address, tp))
         # Nothing is recorded unless both the watchpoint and the log work.
-        watch.handle = arm(field_address, WATCH_SIZE, lambda: self.on_hit(session, watch))
+        watch.handle = arm(field_address, WATCH_SIZE, lambda hit: self.on_hit(session, watch, hit))
         try:
             self.log.watch(history)
         except PylifeError:
@@ -171,10 +171,10 @@ class Recorder:
 
     # ---- hot path -------------------------------------------------------------
 
-    def on_hit(self, session: Session, watch: Watch) -> bool:
+    def on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
         """Record one write to the watched count; True means stop at the prompt."""
         try:
-            return self._on_hit(session, watch)
+            return self._on_hit(session, watch, hit)
         except PylifeError as exc:  # never let a bad read kill the debugger's callback
             self.last_stop_message = f"pylife: watch {watch.history.address:#x}: {exc}"
             return watch.options.stop_on != "never"
@@ -183,7 +183,7 @@ class Recorder:
                                      f"{type(exc).__name__}: {exc}"
             return True
 
-    def _on_hit(self, session: Session, watch: Watch) -> bool:
+    def _on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
         target = session.target
         raw = target.read(watch.field_address, 8)
         new = struct.unpack("<q", raw)[0]
@@ -194,7 +194,7 @@ class Recorder:
         mem = Memory(target)
         runtime = session.runtime(mem)
         objects = Objects(mem, runtime.layout)
-        tid = target.current_thread()
+        tid = hit.tid if hit.tid is not None else target.current_thread()
         native = self._native_frames(target, tid, watch.options.depth) if tid is not None else []
         python = self._python_frames(session, mem, objects, tid)
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)

@@ -10,7 +10,7 @@ from ..report import Report
 try:  # runtime dependency; degrade to a simple aligned layout without it
     from tabulate import tabulate as _tabulate
 except ImportError:  # pragma: no cover - exercised when the venv is missing
-    _tabulate = None
+    _tabulate = None  # type: ignore[assignment]
 
 # C0, DEL and C1 (U+0080-U+009F: e.g. U+009B is a one-character CSI for many terminals).
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)]}

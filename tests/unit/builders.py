@@ -994,7 +994,7 @@ class FakeObmalloc:
         self.heap_mapped = 0
         self.chunks: dict[int, int] = {}  # user pointer -> chunk size
         libpython = next((m.path for m in self.t.module_list if "libpython" in m.path), "libpython")
-        self.t.section_of = lambda address: (".data", libpython) if STATIC_BASE <= address < HEAP_BASE else None  # type: ignore[attr-defined]
+        self.t.sections.append((STATIC_BASE, HEAP_BASE, ".data", libpython))
         functions = {name: py.static.alloc(16) for name in (
             "_PyObject_Malloc", "_PyMem_RawMalloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
             "_PyObject_MiMalloc", "tracemalloc_malloc_gil")}

@@ -11,29 +11,36 @@ import bisect
 import copy
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pylife.errors import NotLive, UnreadableMemory, UserError
-from pylife.target import Module, NativeFrame, TargetKind, ThreadInfo
+from pylife.target import Module, NativeFrame, OnHit, StopInfo, Target, TargetKind, ThreadInfo, WatchHit
 
 PAGE = 4096
 ADDRESS_LIMIT = 1 << 64
 _INTEGER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
 
 
-class FakeTarget:
-    """Implements :class:`pylife.target.Target` over an in-memory image."""
+class FakeTarget(Target):
+    """Implements :class:`pylife.target.Target` over an in-memory image.
+
+    The optional capabilities answer from plain fields: ``sections`` for
+    ``section_of``, ``stop`` for ``stop_info``, ``granule`` for ``read_granule``.
+    """
 
     debugger = "fake"
 
     def __init__(self, kind: TargetKind = TargetKind.LIVE) -> None:
-        self.kind = kind
+        self._kind = kind
+        self.sections: list[tuple[int, int, str, str]] = []  # (start, end, section name, image path)
+        self.stop: StopInfo | None = None
+        self.granule = 4096
         self.symbols: dict[str, int] = {}
         self.module_list: list[Module] = []
         self.thread_list: list[ThreadInfo] = []
         self.selected_thread: int | None = None
         self.frames: dict[int, list[NativeFrame]] = {}  # tid -> C frames, innermost first
-        self.watchpoints: dict[int, tuple[int, int, Callable[[], bool]]] = {}  # handle -> (address, size, on_hit)
+        self.watchpoints: dict[int, tuple[int, int, OnHit]] = {}  # handle -> (address, size, on_hit)
         self._next_handle = 1
         self._bases: list[int] = []  # sorted region starts
         self._regions: dict[int, bytearray] = {}
@@ -54,6 +61,7 @@ class FakeTarget:
         twin.thread_list = list(self.thread_list)
         twin.frames = {tid: list(frames) for tid, frames in self.frames.items()}
         twin.watchpoints = dict(self.watchpoints)
+        twin.sections = list(self.sections)
         return twin
 
     # ---- the image -----------------------------------------------------------
@@ -138,6 +146,27 @@ class FakeTarget:
 
     # ---- the Target protocol ---------------------------------------------------
 
+    @property
+    def kind(self) -> TargetKind:
+        return self._kind
+
+    @kind.setter
+    def kind(self, kind: TargetKind) -> None:
+        self._kind = kind
+
+    @property
+    def read_granule(self) -> int:
+        return self.granule
+
+    def section_of(self, address: int) -> tuple[str, str] | None:
+        for start, end, name, path in self.sections:
+            if start <= address < end:
+                return name, path
+        return None
+
+    def stop_info(self, frames: int = 8) -> StopInfo | None:
+        return self.stop
+
     def read(self, address: int, size: int) -> bytes:
         self.read_calls += 1
         if size < 0 or address < 0 or address + size > ADDRESS_LIMIT:
@@ -192,7 +221,7 @@ class FakeTarget:
                 return frames[: index + 1]
         return frames
 
-    def watch_write(self, address: int, size: int, on_hit: Callable[[], bool]) -> int:
+    def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
         if self.kind is not TargetKind.LIVE:
             raise NotLive("watchpoints need a running process, not a core file")
         handle = self._next_handle
@@ -203,20 +232,25 @@ class FakeTarget:
     def remove(self, handle: int) -> None:
         self.watchpoints.pop(handle, None)
 
-    def fire(self, handle: int) -> bool:
-        """Simulate a hit of watchpoint ``handle``: returns what on_hit asked (True = stop)."""
-        return self.watchpoints[handle][2]()
+    def fire(self, handle: int, tid: int | None = None, pc: int | None = None) -> bool:
+        """Simulate a hit of watchpoint ``handle`` in thread ``tid`` (default: the
+        current one): returns what on_hit asked (True = stop)."""
+        tid = tid if tid is not None else self.current_thread()
+        frames = self.frames.get(tid, []) if tid is not None else []
+        if pc is None and frames:
+            pc = frames[0].pc
+        return self.watchpoints[handle][2](WatchHit(tid, pc))
 
     def hit(self, handle: int, value: int, frames: Sequence[NativeFrame] = (), tid: int | None = None) -> bool:
         """Simulate a write that triggers watchpoint ``handle``: store ``value`` (8 bytes,
         signed) at the watched address, make ``frames`` the C stack of thread ``tid``
-        (selected; default: the current thread, or 1), then call the registered on_hit."""
+        (default: the current thread, or 1), then call the registered on_hit with
+        that thread (not selected: the recorder must use the hit's thread)."""
         address, _size, _on_hit = self.watchpoints[handle]
         self.write_i64(address, value)
         tid = tid if tid is not None else (self.current_thread() or 1)
-        self.selected_thread = tid
-        self.frames[tid] = list(frames)
-        return self.fire(handle)
+        self.frames[tid] = list(frames)  # the selection stays: a debugger's may lag behind the hit
+        return self.fire(handle, tid)
 
     def evaluate_address(self, expression: str) -> int:
         text = expression.strip()

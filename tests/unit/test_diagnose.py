@@ -24,7 +24,7 @@ def _stop(py: FakePython, signal: str | None, *, code: int | None = 1, fault: in
     stop = StopInfo(TID, signal, code, fault, 0x401000, registers or {},
                     tuple(FrameArguments(name, 0x401000 + i, tuple(FrameArgument(*a) for a in args))
                           for i, (name, args) in enumerate(frames)))
-    py.t.stop_info = lambda frames=8: stop  # type: ignore[attr-defined]
+    py.t.stop = stop
     py.t.thread_list.append(ThreadInfo(TID, "main", None))
     py.t.frames[TID] = [NativeFrame(0x401000 + i, name, "x.c", 1, "/lib/libpython.so") for i, (name, _a) in enumerate(frames)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pylife.errors import UnreadableMemory, UserError
-from pylife.target import Memory, TargetKind
+from pylife.target import Memory, Target, TargetKind, WatchHit
 
 from .fakes import PAGE, FakeTarget
 
@@ -62,10 +62,33 @@ def test_symbols_and_expressions(target: FakeTarget) -> None:
 
 def test_watchpoints_live_only() -> None:
     live = FakeTarget()
-    handle = live.watch_write(0x1000, 8, lambda: False)
-    assert live.fire(handle) is False
+    hits: list[WatchHit] = []
+    handle = live.watch_write(0x1000, 8, lambda hit: hits.append(hit) is not None)
+    assert live.fire(handle, tid=7, pc=0x401234) is False
+    assert hits == [WatchHit(7, 0x401234)]
     live.remove(handle)
     assert live.watchpoints == {}
     core = FakeTarget(TargetKind.CORE)
     with pytest.raises(Exception, match="core"):
-        core.watch_write(0x1000, 8, lambda: True)
+        core.watch_write(0x1000, 8, lambda hit: True)
+
+
+class _Minimal(Target):
+    """A target implementing only the required members: the optional ones keep their defaults."""
+
+    debugger = "minimal"
+    kind = TargetKind.LIVE
+
+
+def test_optional_capabilities_have_documented_defaults() -> None:
+    target = _Minimal()
+    assert target.read_granule == 4096
+    assert target.section_of(0x1000) is None
+    assert target.stop_info() is None
+    assert Memory(target).PAGE == 4096
+    fake = FakeTarget()
+    fake.granule = 512
+    fake.sections.append((0x1000, 0x2000, ".data", "/lib/libpython.so"))
+    assert Memory(fake).PAGE == 512
+    assert fake.section_of(0x1800) == (".data", "/lib/libpython.so")
+    assert fake.section_of(0x2000) is None
