@@ -11,11 +11,25 @@ from .record.recorder import Recorder
 from .target import Memory, Target
 
 
+@dataclasses.dataclass(frozen=True)
+class PythonFrameSelection:
+    """`pylife frame N`: frame N (numbered as `pylife bt --python`) of OS thread ``tid``."""
+
+    tid: int
+    index: int
+
+
 class Session:
     def __init__(self, target: Target) -> None:
         self.target = target
         self._runtime: Runtime | None = None
         self._recorder: Recorder | None = None
+        # Valid until the process next stops or resumes, like gdb's frame selection:
+        # adapters call forget_python_frame() then.
+        self.python_frame: PythonFrameSelection | None = None
+
+    def forget_python_frame(self) -> None:
+        self.python_frame = None
 
     @property
     def recorder(self) -> Recorder:
@@ -37,6 +51,7 @@ class Session:
     def reset(self) -> None:
         """Forget what was learnt about the target (new process, new objfiles, exit)."""
         self._runtime = None
+        self.python_frame = None
 
     def memory(self) -> Memory:
         """A fresh memory view: caches are only valid while the target stays stopped."""

@@ -15,13 +15,14 @@ from ..errors import PylifeError, UserError
 from ..render import text as text_render
 from ..report import Report
 from ..session import Session
-from . import alloc_site, bt, diagnose, history, info, pymalloc, version, watch
+from . import alloc_site, bt, diagnose, frame, history, info, pymalloc, version, watch
 
 Runner = Callable[[Session, argparse.Namespace], Report]
 VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {
     "info": (info.add_arguments, info.run, info.HELP),
     "version": (version.add_arguments, version.run, version.HELP),
     "bt": (bt.add_arguments, bt.run, bt.HELP),
+    "frame": (frame.add_arguments, frame.run, frame.HELP),
     "watch": (watch.add_arguments, watch.run, watch.HELP),
     "unwatch": (watch.add_unwatch_arguments, watch.run_unwatch, watch.UNWATCH_HELP),
     "watches": (watch.add_watches_arguments, watch.run_watches, watch.WATCHES_HELP),

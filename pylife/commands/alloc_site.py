@@ -9,17 +9,17 @@ from ..cpython.liveness import PREHEADERS
 from ..errors import PylifeError, UserError
 from ..report import Report
 from ..session import Session
-from .common import resolve_address
+from .common import add_object_arguments, resolve_object
 
 HELP = "Python traceback where the object at ADDR was allocated (needs the target to run with -X tracemalloc=N)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="+", metavar="ADDR", help="address or debugger expression")
+    add_object_arguments(parser)
 
 
 def run(session: Session, args: argparse.Namespace) -> Report:
-    address = resolve_address(session.target, args.address)
+    address = resolve_object(session, args)
     mem = session.memory()
     runtime = session.runtime(mem)
     objects = session.objects(mem)

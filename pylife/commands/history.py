@@ -10,13 +10,13 @@ from ..record.balance import analyze
 from ..record.events import History
 from ..report import Report
 from ..session import Session
-from .common import resolve_address
+from .common import add_object_arguments, has_object, resolve_object
 
 HELP = "show recorded refcount histories (--full N: one event with its stack; --balance: leak/over-decref analysis)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="*", metavar="ADDR", help="only this object's history")
+    add_object_arguments(parser)  # only this object's history
     parser.add_argument("--full", type=int, metavar="SEQ", help="event SEQ with its merged C + Python stack")
     parser.add_argument("--balance", action="store_true", help="pair increments with decrements by site")
     parser.add_argument("--load", metavar="FILE", help="read histories from a JSONL log instead of this session")
@@ -29,8 +29,8 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         return Report("message", {"message": "pylife: histories of unwatched objects cleared"})
     session.apply_pending()
     histories: list[History] = store.load(args.load) if args.load else list(session.recorder.histories.values())
-    if args.address:
-        address = resolve_address(session.target, args.address)
+    if has_object(args):
+        address = resolve_object(session, args)
         histories = [h for h in histories if h.address == address]
         if not histories:
             raise UserError(f"no history for {address:#x}")

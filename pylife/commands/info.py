@@ -13,21 +13,22 @@ from ..errors import NotAnObject, PylifeError
 from ..report import Report
 from ..session import Session
 from ..target import Memory
-from .common import resolve_address
+from .common import add_object_arguments, resolve_object
 
-HELP = ("show type, refcount, size, GC state and value of the object at ADDR (an address or expression), "
+HELP = ("show type, refcount, size, GC state and value of the object at ADDR (an address or expression) "
+        "or named by --py EXPR, "
         "and whether it is alive, freed or corrupt, with the allocator's evidence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="+", metavar="ADDR", help="address or debugger expression (op, $rdi, ...)")
+    add_object_arguments(parser)
     parser.add_argument("--depth", type=int, default=3, help="nesting depth of the preview (default 3)")
     parser.add_argument("--items", type=int, default=10, help="items shown per container (default 10)")
     parser.add_argument("--chars", type=int, default=80, help="characters shown per string (default 80)")
 
 
 def run(session: Session, args: argparse.Namespace) -> Report:
-    address = resolve_address(session.target, args.address)
+    address = resolve_object(session, args)
     mem = session.memory()
     runtime = session.runtime(mem)
     objects = session.objects(mem)

@@ -8,7 +8,7 @@ from ..errors import UserError
 from ..record.recorder import HARDWARE_SLOTS, STOP_CHOICES, WatchOptions
 from ..report import Report
 from ..session import Session
-from .common import resolve_address
+from .common import add_object_arguments, has_object, resolve_object
 
 HELP = "record every change of an object's refcount (hardware watchpoint; the program keeps running)"
 UNWATCH_HELP = "stop watching an object (its history is kept)"
@@ -16,7 +16,7 @@ WATCHES_HELP = "list watched objects and the hardware slots used"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="+", metavar="ADDR", help="address or debugger expression")
+    add_object_arguments(parser)
     parser.add_argument("--stop-on", choices=STOP_CHOICES, default="anomaly",
                         help="when to stop at the prompt (default: anomaly = negative count, use after free)")
     parser.add_argument("--max-events", type=int, default=0, help="stop after N events for this object (0: no limit)")
@@ -28,7 +28,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     if args.max_events < 0 or args.depth < 1:
         raise UserError("--max-events must be >= 0 and --depth >= 1")
     session.apply_pending()
-    address = resolve_address(session.target, args.address)
+    address = resolve_object(session, args)
     recorder = session.recorder
     if args.log:
         recorder.set_log(args.log)
@@ -48,7 +48,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
 
 
 def add_unwatch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="*", metavar="ADDR", help="address or debugger expression")
+    add_object_arguments(parser)
     parser.add_argument("--all", action="store_true", help="stop watching everything")
 
 
@@ -56,10 +56,10 @@ def run_unwatch(session: Session, args: argparse.Namespace) -> Report:
     recorder = session.recorder
     if args.all:
         addresses = list(recorder.watches)
-    elif args.address:
-        addresses = [resolve_address(session.target, args.address)]
+    elif has_object(args):
+        addresses = [resolve_object(session, args)]
     else:
-        raise UserError("give an address or --all")
+        raise UserError("give an address, --py EXPR or --all")
     for address in addresses:
         watch = recorder.unwatch(address)
         if watch.handle is not None:

@@ -125,6 +125,23 @@ class Layout:
             size += 16
         return size
 
+    def managed_dict_scheme(self, type_flags: int) -> str | None:
+        """Where an instance of a Py_TPFLAGS_MANAGED_DICT type keeps its attributes (None: not managed).
+
+        "values_pointer": 3.11 pycore_object.h, values at obj[-4], dict at obj[-3];
+        "dict_or_values": 3.12 PyDictOrValues at obj[-3], values tagged with bit 0;
+        "inline_values": 3.13+ Py_TPFLAGS_INLINE_VALUES, values at obj + tp_basicsize
+        while their ``valid`` byte is set, else the dict at obj[-3];
+        "dict_pointer": 3.13+ managed dict without inline values, at obj[-3].
+        """
+        if self.key < (3, 11) or not type_flags & TPFLAGS_MANAGED_DICT:
+            return None
+        if self.key == (3, 11):
+            return "values_pointer"
+        if self.key == (3, 12):
+            return "dict_or_values"
+        return "inline_values" if self.has_inline_values(type_flags) else "dict_pointer"
+
     def gc_state_in_runtime(self) -> bool:
         """3.8 keeps GC state in _PyRuntime.gc; 3.9+ per interpreter (pycore_interp.h)."""
         return self.has("_PyRuntimeState.gc")

@@ -315,12 +315,22 @@ class Objects:
         used = self.mem.i64(address + L["PyDictObject.ma_used"])
         keys = self.mem.ptr(address + L["PyDictObject.ma_keys"])
         values = self.mem.ptr(address + L["PyDictObject.ma_values"])
+        return self.keys_items(keys, values, limit, scan, f"dict at {address:#x}"), used
+
+    def keys_items(self, keys: int, values: int, limit: int, scan: int = 10_000,
+                   owner: str = "dict") -> list[tuple[int, int]]:
+        """First (key, value) pointer pairs of a keys object, values in ``values`` when split.
+
+        Split tables (instance attributes) pair the type's shared keys with an
+        object's own values array, indexed like the entries (pycore_dict.h).
+        """
+        L = self.layout
         if L.dict_keys_log2():
             log2_size = self.mem.u8(keys + L["PyDictKeysObject.dk_log2_size"])
             log2_index_bytes = self.mem.u8(keys + L["PyDictKeysObject.dk_log2_index_bytes"])
             dk_kind = self.mem.u8(keys + L["PyDictKeysObject.dk_kind"])
             if log2_size > 40 or log2_index_bytes > 43:
-                raise NotAnObject(f"dict at {address:#x} has implausible keys (log2 size {log2_size})")
+                raise NotAnObject(f"{owner} has implausible keys (log2 size {log2_size})")
             capacity = 1 << log2_size
             entries = keys + L["PyDictKeysObject.dk_indices"] + (1 << log2_index_bytes)
             entry_size = L["PyDictKeyEntry.size"] if dk_kind == 0 else L["PyDictUnicodeEntry.size"]
@@ -329,7 +339,7 @@ class Objects:
         else:
             capacity = self.mem.i64(keys + L["PyDictKeysObject.dk_size"])
             if capacity <= 0 or capacity > 1 << 40 or capacity & (capacity - 1):
-                raise NotAnObject(f"dict at {address:#x} has implausible dk_size {capacity}")
+                raise NotAnObject(f"{owner} has implausible dk_size {capacity}")
             width = 1 if capacity <= 0xFF else 2 if capacity <= 0xFFFF else 4 if capacity <= 0xFFFFFFFF else 8
             entries = keys + L["PyDictKeysObject.dk_indices"] + capacity * width
             entry_size, key_off, value_off = L["PyDictKeyEntry.size"], 8, 16
@@ -349,8 +359,8 @@ class Objects:
                 if key and value:
                     pairs.append((key, value))
                     if len(pairs) >= limit:
-                        return pairs, used
-        return pairs, used
+                        return pairs
+        return pairs
 
     def dict_get_str(self, address: int, key: str, scan: int = 4096) -> int | None:
         """Value pointer for a str key, comparing text (no hashing needed)."""

@@ -343,6 +343,12 @@ def _on_stop(_event: object = None) -> None:
     # Safe point to delete watchpoints retired inside stop() callbacks.
     for session in _sessions.values():
         session.apply_pending()
+        session.forget_python_frame()  # like gdb's frame selection: gone at the next stop
+
+
+def _on_resume(_event: object = None) -> None:
+    for session in _sessions.values():
+        session.forget_python_frame()
 
 
 class PylifeCommand(gdb.Command):
@@ -365,3 +371,4 @@ def register() -> None:
         registry.connect(_reset_all)
     gdb.events.exited.connect(_on_exit)
     gdb.events.stop.connect(_on_stop)
+    gdb.events.cont.connect(_on_resume)

@@ -601,6 +601,7 @@ class _Entry:
         self.adapter = LldbTarget(target)
         self.session = Session(self.adapter)
         self.fingerprint: tuple[int, int, bool, int] | None = None
+        self.stop_id = -1  # SBProcess.GetStopID(): changes at every resume and stop
 
 
 _entries: list[_Entry] = []
@@ -633,6 +634,10 @@ def session_for(target: lldb.SBTarget) -> Session:
         entry.adapter.process_changed()
     if previous != fingerprint:
         entry.session.reset()
+    stop_id = int(process.GetStopID()) if process.IsValid() else -1
+    if stop_id != entry.stop_id:  # the process ran since `pylife frame`: drop its selection, like lldb's
+        entry.stop_id = stop_id
+        entry.session.forget_python_frame()
     entry.session.apply_pending()  # watchpoints retired inside callbacks
     return entry.session
 

@@ -153,6 +153,22 @@ def _bt(data: dict[str, Any], color: bool) -> str:
     return "\n".join(out).rstrip("\n")
 
 
+def _frame(data: dict[str, Any], color: bool) -> str:
+    from .source import highlight, source_line
+
+    where = f" at {escape(data['file'])}" + (f":{data['line']}" if data["line"] else "") if data["file"] else ""
+    state = "selected" if data["selected"] else "default"
+    out = [_bold(f"Python frame #{data['frame']} of thread {data['tid']} ({state}; {data['frames']} frames)", color),
+           f"  {escape(data['function'])}{where}"]
+    text = source_line(data["file"], data["line"])
+    if text:
+        out.append("    " + (highlight(text) if color else escape(text)))
+    if data["locals"]:
+        out.append("  locals: " + ", ".join(escape(name) for name in data["locals"]))
+    out += [f"  note: {escape(note)}" for note in data["notes"]]
+    return "\n".join(out)
+
+
 def _pymalloc(data: dict[str, Any], color: bool) -> str:
     pools = data["pools"]
     head = _bold(f"pymalloc ({data['allocator']['label']})", color)
@@ -199,7 +215,7 @@ def _diagnose(data: dict[str, Any], color: bool) -> str:
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], bool], str]] = {
-    "info": _info, "version": _version, "bt": _bt, "pymalloc": _pymalloc, "alloc-site": _alloc_site,
+    "info": _info, "version": _version, "bt": _bt, "frame": _frame, "pymalloc": _pymalloc, "alloc-site": _alloc_site,
     "diagnose": _diagnose,
 }
 

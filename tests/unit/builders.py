@@ -830,10 +830,11 @@ class FakePython:
             self.t.write_u64(code + self.o("PyCodeObject.co_code"), self.bytes(bytecode))
         return code
 
-    def python_thread(self, tid: int, frames: Sequence[tuple[int, int]]) -> int:
+    def python_thread(self, tid: int, frames: Sequence[tuple[int, int]], *, slots: int = 0) -> int:
         """A PyThreadState run by OS thread ``tid`` (added to the target's threads) whose
         frame chain is ``frames``: (code object, instruction index) pairs, newest first,
-        each run by its own eval-loop activation. Returns the thread state."""
+        each run by its own eval-loop activation, with room for ``slots`` localsplus
+        entries each. Returns the thread state."""
         fs_base = 0x7FFF_0000_0000 + tid * PAGE
         tstate = self.heap.alloc(0x400)
         self.t.write_u64(tstate + self.o("PyThreadState.interp"), self.interp)
@@ -847,12 +848,13 @@ class FakePython:
         chain: list[int] = []
         for code, index in frames:
             if old_style:  # PyFrameObject; f_lasti is a byte offset up to 3.9, a code unit index in 3.10
-                frame = self.heap.alloc(self.o("PyFrameObject.f_lasti") + 16)
+                frame = self.heap.alloc(max(self.o("PyFrameObject.f_lasti") + 16,
+                                            self.o("PyFrameObject.f_localsplus") + 8 * slots))
                 self.t.write_u64(frame + self.o("PyFrameObject.f_code"), code)
                 self.t.write_i32(frame + self.o("PyFrameObject.f_lasti"), index * (2 if self.key <= (3, 9) else 1))
                 chain.append(frame)
                 continue
-            frame = self.heap.alloc(self.o("_PyInterpreterFrame.size"))
+            frame = self.heap.alloc(self.o("_PyInterpreterFrame.size") + 8 * slots)
             self.t.write_u64(frame + self.o("_PyInterpreterFrame.code"), code)
             units = code + self.o("PyCodeObject.co_code_adaptive")
             self.t.write_u64(frame + self.o("_PyInterpreterFrame.instr"), units + 2 * index)
