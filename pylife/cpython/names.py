@@ -123,12 +123,12 @@ def lookup_name(reader: Reader, names: FrameNames, name: str, where: str) -> int
             searched.append(f"the {label} (unreadable: not a dict at {dict_address:#x})")
             continue
         try:
-            value = reader.dict_lookup(dict_address, name)
+            found = reader.dict_lookup(dict_address, name)
         except PylifeError as exc:
             searched.append(f"the {label} (unreadable: {exc})")
             continue
-        if value is not None:
-            return value
+        if found is not None:
+            return found
         searched.append(f"the {label}" + (f" of module {_module_name(reader, dict_address)!r}" if label == "globals" else ""))
     raise UserError(f"name {name!r} is not defined: searched {', '.join(searched)}")
 
