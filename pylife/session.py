@@ -8,6 +8,7 @@ from .cpython.objects import Objects
 from .cpython.runtime import Runtime, detect, read_micro_version
 from .errors import PylifeError
 from .record.recorder import Recorder
+from .render.escape import escape
 from .target import Memory, Target
 
 
@@ -47,6 +48,13 @@ class Session:
                     self.target.remove(handle)
                 except PylifeError:
                     pass
+
+    def stop_message(self) -> str | None:
+        """The line an adapter prints when a watch hit stops at the prompt.
+
+        Escaped here, once for both debuggers: it names target functions and types."""
+        message = self._recorder.last_stop_message if self._recorder is not None else None
+        return escape(message) if message else None
 
     def reset(self) -> None:
         """Forget what was learnt about the target (new process, new objfiles, exit)."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ..errors import PylifeError, UserError
 from ..render import text as text_render
+from ..render.escape import escape
 from ..report import Report
 from ..session import Session
 from . import alloc_site, bt, diagnose, frame, history, info, pymalloc, version, watch
@@ -97,6 +98,8 @@ def execute(session: Session, argv: list[str], color: bool = False) -> str:
         message = str(exc)
         if want_json:
             return json.dumps({"error": message}) + "\n"
+        # One line, escaped: messages quote target text (names, debugger errors).
+        message = escape(" ".join(message.split("\n")))
         raise CommandFailed(message if message.startswith("pylife") else f"pylife: {message}") from None
     if args.json:
         return json_line(report)

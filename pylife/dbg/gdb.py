@@ -269,8 +269,7 @@ class _RefcountWatchpoint(gdb.Breakpoint):
             pc = None
         stop = self._on_hit(WatchHit(tid, pc))
         if stop:
-            session = session_for(gdb.selected_inferior())
-            message = session.recorder.last_stop_message
+            message = session_for(gdb.selected_inferior()).stop_message()
             if message:
                 gdb.write(message + "\n")
         return stop

@@ -589,7 +589,7 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
         return True
     if stop:
         entry = next((e for e in _entries if e.session.target is target), None)
-        message = entry.session.recorder.last_stop_message if entry is not None else None
+        message = entry.session.stop_message() if entry is not None else None
         if message:
             print(message)
     return bool(stop)

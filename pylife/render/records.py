@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .text import escape, key_value_table, table
+from .escape import escape
+from .text import key_value_table, table
 
 
 def watch(data: dict[str, Any], color: bool) -> str:
@@ -76,8 +77,8 @@ def balance(data: dict[str, Any], color: bool) -> str:
             out.append(table(["site", "writer chain", "where", "+", "-", "unreleased"], rows))
         if a["overdecref_candidate"]:
             s = a["overdecref_candidate"]
-            out.append(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}) at "
-                       f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments")
+            out.append(escape(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}) at "
+                              f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments"))
         out += [f"note: {escape(n)}" for n in a["notes"]]
     return "\n".join(out) if out else "pylife: no history recorded"
 

@@ -6,19 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..report import Report
+from .escape import escape
 
 try:  # runtime dependency; degrade to a simple aligned layout without it
     from tabulate import tabulate as _tabulate
 except ImportError:  # pragma: no cover - exercised when the venv is missing
     _tabulate = None  # type: ignore[assignment]
 
-# C0, DEL and C1 (U+0080-U+009F: e.g. U+009B is a one-character CSI for many terminals).
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)]}
-
-
-def escape(text: str) -> str:
-    """Make target-controlled text safe for a terminal (no control characters)."""
-    return text.translate(_CONTROL)
 
 
 def key_value_table(rows: list[tuple[str, str]]) -> str:
@@ -185,7 +179,7 @@ def _pymalloc(data: dict[str, Any], color: bool) -> str:
 
 
 def _alloc_site(data: dict[str, Any], color: bool) -> str:
-    what = f"{data['type']} at {data['address']:#x}" if data.get("type") else f"{data['address']:#x}"
+    what = f"{escape(data['type'])} at {data['address']:#x}" if data.get("type") else f"{data['address']:#x}"
     if not data["traced"]:
         return _bold(f"No allocation trace for {what}", color) + "".join(f"\n  {escape(n)}" for n in data["notes"])
     head = _bold(f"{what} was allocated ({data['size']} bytes at {data['allocation']:#x}), most recent call last:", color)
