@@ -1,0 +1,57 @@
+"""What `pylife run` / `core` / `triage` print at the end: a few lines on stderr, a table for triage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..render.text import escape, table
+
+
+def _site(site: dict[str, Any] | None) -> str:
+    if not site:
+        return "?"
+    where = f" ({site['file']}:{site['line']})" if site.get("file") else ""
+    return escape(f"{site.get('function')}{where}")
+
+
+def text(report: dict[str, Any]) -> str:
+    lines = []
+    exit_ = report["exit"]
+    if report["kind"] == "run":
+        status = f"exit code {exit_['code']}" if exit_["code"] is not None else f"signal {exit_['signal']}"
+        lines.append(f"{escape(' '.join(report['program'] or []))}: {status}"
+                     + (f" ({report['interrupted']})" if report.get("interrupted") else ""))
+    crash = report.get("crash")
+    if crash:
+        lines += [escape(line) for line in str(crash.get("summary") or crash.get("kind")).splitlines()]
+        victim = crash.get("victim")
+        if victim:
+            over = victim.get("over_decref_candidate")
+            lines.append(f"victim {victim['address']:#x} ({escape(victim['type'])}): freed by {_site(victim['free_site'])}"
+                         + (f"; over-decref candidate {_site(over)}" if over else ""))
+        if crash.get("rerun"):
+            lines.append(f"name the victim with: {escape(crash['rerun'])}")
+    for item in report["objects"]:
+        state = "freed" if item["freed"] else ("LEAKED" if item["leaked"] else "alive")
+        line = f"{item['address']:#x} {escape(item['type'])}: {item['events']} events, {state}"
+        if item["freed"]:
+            line += f" by {_site(item['free_site'])}"
+        elif item["final_refcnt"] is not None:
+            line += f", refcount {item['final_refcnt']}"
+        leaks = item["balance"]["leak_candidates"]
+        if item["leaked"] and leaks:
+            line += f"; leak candidate {_site(leaks[0])} +{leaks[0]['unreleased']}"
+        if item["uses_after_free"]:
+            line += f"; USE AFTER FREE at event {item['uses_after_free'][0]}"
+        lines.append(line)
+    if report["kind"] == "run" and not report["objects"]:
+        lines.append("no object was watched")
+    lines += [f"failed: {escape(f)}" for f in report["failures"]]
+    return "\n".join(lines)
+
+
+def triage_table(report: dict[str, Any]) -> str:
+    rows = [[g["count"], g["kind"], " < ".join(g["frames"]) or "-", g["victim_type"] or "-", g["example"]]
+            for g in report["groups"]]
+    head = f"{report['cores']} cores, {len(report['groups'])} groups"
+    return head + "\n" + table(["count", "kind", "top frames", "victim type", "example core"], rows)
