@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 
-import gdb  # type: ignore[import-not-found]
+import gdb
 
 from ..batch.agent import Stop, run_agent
 from ..errors import UserError
