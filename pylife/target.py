@@ -8,6 +8,7 @@ what they need out of debugger handles, which die at the next resume.
 from __future__ import annotations
 
 import enum
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,22 @@ class ThreadInfo:
 Symbol = tuple[Optional[str], Optional[str], Optional[int], Optional[str]]
 
 
+UNNAMED_PREFIXES = ("___lldb_unnamed_symbol",)  # lldb-16's name for a function no symbol table names
+
+
+def is_unnamed(function: str | None) -> bool:
+    """No symbol names this pc: gdb says None (or ``??``), lldb ``___lldb_unnamed_symbolN``."""
+    return not function or function == "??" or function.startswith(UNNAMED_PREFIXES)
+
+
+def unnamed_frame(module: str | None, pc: int, base: int) -> str:
+    """The one spelling of an unnamed pc in both debuggers:
+    ``<module basename>+0x<offset from the module's load base>`` (the bare pc without a module)."""
+    if not module:
+        return f"{pc:#x}"
+    return f"{os.path.basename(module)}+{(pc - base) & ((1 << 64) - 1):#x}"
+
+
 class FrameSymbols:
     """Symbolized native frames, cached per (pc, inline level), for both adapters.
 
@@ -58,15 +75,34 @@ class FrameSymbols:
     caller's pc, so the level (how many frames before this one had the same pc
     in the current unwind) is part of the key. Bounded: watch hits call this
     thousands of times a second.
+
+    A pc that no symbol names gets the same name in both debuggers
+    (``unnamed_frame``): ``module_bases`` gives each loaded image's load base,
+    asked once per ``clear()``.
     """
 
     MAX_ENTRIES = 65536
 
-    def __init__(self) -> None:
+    def __init__(self, module_bases: Callable[[], dict[str, int]] | None = None) -> None:
         self._cache: dict[tuple[int, int], Symbol] = {}
+        self._module_bases = module_bases
+        self._bases: dict[str, int] | None = None
 
     def clear(self) -> None:
         self._cache.clear()
+        self._bases = None
+
+    def _named(self, pc: int, symbol: Symbol) -> Symbol:
+        function, file, line, module = symbol
+        if not is_unnamed(function):
+            return symbol
+        if self._bases is None:
+            bases = self._module_bases() if self._module_bases is not None else {}
+            # A frame's module may be spelt differently from the image list (a symlink): basenames too.
+            self._bases = {**{os.path.basename(p): b for p, b in bases.items()}, **bases}
+        path = module or ""
+        base = self._bases.get(path, self._bases.get(os.path.basename(path), 0))
+        return unnamed_frame(module, pc, base), file, line, module
 
     def unwind(self) -> Callable[[int, Callable[[], Symbol]], Symbol]:
         """A lookup for one unwind, innermost frame first: ``lookup(pc, compute)``."""
@@ -80,7 +116,7 @@ class FrameSymbols:
             if symbol is None:
                 if len(self._cache) >= self.MAX_ENTRIES:
                     self._cache.clear()
-                symbol = self._cache[(pc, level)] = compute()
+                symbol = self._cache[(pc, level)] = self._named(pc, compute())
             return symbol
 
         return lookup
@@ -123,7 +159,13 @@ class Target(Protocol):
         """Address of a data or code symbol (dynamic or static), or None."""
         ...
 
-    def modules(self) -> Sequence[Module]: ...
+    def modules(self) -> Sequence[Module]:
+        """Loaded images, the executable first, each with its load base (link_map l_addr)."""
+        ...
+
+    def has_debug_info(self, function: str) -> bool:
+        """DWARF describes ``function`` (in its image or a separate debug file), not only a symbol table."""
+        ...
 
     def threads(self) -> Sequence[ThreadInfo]:
         """Every OS thread (fs_base may be None: see thread_pointer)."""

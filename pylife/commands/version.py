@@ -7,6 +7,7 @@ import argparse
 from .. import __version__
 from ..report import Report
 from ..session import Session
+from ..symbols import symbol_inventory
 
 HELP = "show the target's CPython version, build, libpython and the layout source"
 
@@ -18,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(session: Session, args: argparse.Namespace) -> Report:
     runtime = session.runtime()
     version = runtime.version
+    symbols = symbol_inventory(session.target)
     data = {
         "version": str(version),
         "major": version.major,
@@ -33,6 +35,10 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "target": session.target.kind.value,
         "debugger": session.target.debugger,
         "pylife": __version__,
+        "symbols": symbols.to_json(),
         "warnings": list(runtime.layout.warnings),
     }
-    return Report("version", data, warnings=list(runtime.layout.warnings))
+    warnings = list(runtime.layout.warnings)
+    if not symbols.symtab or not symbols.dwarf:
+        warnings.append(f"CPython's symbols: {symbols.summary}; see 'degraded' for what works differently")
+    return Report("version", data, warnings=warnings)

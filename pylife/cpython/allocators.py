@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PylifeError, UnreadableMemory
+from ..symbols import static_symbol
 from ..target import Memory, Target
 from .glibc_malloc import MAX_CHUNK, Chunk, glibc_chunk
 from .layout import Layout
@@ -168,10 +169,7 @@ _cache: dict[int, tuple[Runtime, _Statics]] = {}
 
 
 def _symbol(target: Target, name: str) -> int | None:
-    try:
-        return target.symbol_address(name)
-    except PylifeError:
-        return None
+    return static_symbol(target, name)  # obmalloc.c's statics; LTO may rename them (name.lto_priv.N)
 
 
 def _obj_domain(target: Target, runtime: Runtime) -> tuple[int | None, int | None, str]:

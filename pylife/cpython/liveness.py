@@ -19,6 +19,7 @@ the answer is UNKNOWN. Every read may fail; nothing is followed unbounded.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from ..errors import NotAnObject, PylifeError, UnreadableMemory
 from ..target import Memory, Target, TargetKind
 from . import allocators as al
 from .objects import Objects, TypeInfo, plausible_pointer
+from .pool_shape import SHAPE_NOTE, pool_block_by_shape
 from .runtime import Runtime
 
 ALIVE = "ALIVE"
@@ -168,6 +170,14 @@ class Assessor:
                 block, inside = al.pymalloc_lookup(self.target, self.mem, self.runtime, address)
             except PylifeError:
                 block, inside = None, None
+        by_shape = False
+        if block is None and inside is None and self.allocator.uses_pymalloc is not False:
+            # No arena table (a static without .symtab, 3.8-3.11): a pool is known by its header.
+            block, inside = pool_block_by_shape(self.mem, self.layout, address)
+            by_shape = True
+            if block is not None:
+                facts["pool_found_by"] = "shape"
+                block = dataclasses.replace(block, why=f"{block.why}; {SHAPE_NOTE}")
         if block is not None:
             facts["region"] = "pymalloc"
             facts.update(block.facts())
@@ -176,7 +186,7 @@ class Assessor:
             facts["region"] = "pymalloc"
             verdict.reasons.append(f"{address:#x} is in a pymalloc arena but not inside a block (pool header or tail)")
             return verdict
-        return self._malloc(verdict, address, tp, type_error, pymalloc_known=inside is False)
+        return self._malloc(verdict, address, tp, type_error, pymalloc_known=inside is False, by_shape=by_shape)
 
     def _static(self, verdict: Verdict, address: int, region: str, tp: TypeInfo | None,
                 type_error: str | None) -> Verdict:
@@ -328,7 +338,7 @@ class Assessor:
         return verdict
 
     def _malloc(self, verdict: Verdict, address: int, tp: TypeInfo | None, type_error: str | None,
-                pymalloc_known: bool) -> Verdict:
+                pymalloc_known: bool, by_shape: bool = False) -> Verdict:
         facts = verdict.allocator
         hooks = self.allocator.header
         if pymalloc_known or self.allocator.uses_pymalloc is False:
@@ -376,11 +386,13 @@ class Assessor:
             verdict.reasons.append(chunk.why.replace("in use by malloc", "cached by malloc"))
             verdict.reasons.append("the block starts with glibc tcache links {next, key}: freed to malloc's tcache")
             return verdict
+        if tp is not None and chunk is None and (by_shape or not pymalloc_known):
+            # A freed block keeps its stale type: a valid header alone is no evidence of life.
+            verdict.reasons.append(f"valid type ({tp.qualified}) and header, but the allocator's state is unknown "
+                                   "(no symbols for its tables): cannot tell alive from freed")
+            return verdict
         if tp is not None:
-            evidence = chunk.why if chunk is not None else (
-                "not in a pymalloc arena" if pymalloc_known else "allocator state unknown")
-            if chunk is None and not pymalloc_known:
-                evidence = f"valid type and header ({evidence})"
+            evidence = chunk.why if chunk is not None else "not in a pymalloc arena"
             return self._alive_or_cached(verdict, address, tp, evidence)
         if chunk is not None and chunk.tcache and not (header is not None and header.valid):
             verdict.verdict = FREED

@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import PylifeError, UnreadableMemory, Unsupported
+from ..symbols import static_symbol
 from ..target import Memory, Target
 from .objects import Objects
 from .runtime import Runtime
@@ -63,7 +64,7 @@ def state(target: Target, mem: Memory, runtime: Runtime) -> TraceState:
     max_nframe = mem.i32(config + L["_PyTraceMalloc_Config.max_nframe"])
     if not tracing:
         return TraceState(False, max_nframe, 0)
-    table = target.symbol_address("tracemalloc_traces")
+    table = static_symbol(target, "tracemalloc_traces")
     if table is None:
         raise Unsupported("tracemalloc is tracing, but its tracemalloc_traces table has no symbol (stripped libpython?)")
     return TraceState(True, max_nframe, mem.ptr(table))

@@ -6,12 +6,13 @@ PylifeError <-> gdb.GdbError.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
 import gdb
 
-from .. import env
+from .. import env, linkmap
 from ..commands import CommandFailed, execute, help_text
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
@@ -22,6 +23,7 @@ from ..target import (
     FrameArgument,
     FrameArguments,
     FrameSymbols,
+    Memory,
     Module,
     NativeFrame,
     OnHit,
@@ -42,7 +44,7 @@ class GdbTarget(Target):
 
     def __init__(self, inferior: gdb.Inferior) -> None:
         self.inferior = inferior
-        self.symbols = FrameSymbols()
+        self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
 
     @property
     def kind(self) -> TargetKind:
@@ -75,14 +77,25 @@ class GdbTarget(Target):
         return int(value) or None
 
     def modules(self) -> Sequence[Module]:
+        # gdb's Python API has no load base: the dynamic linker's list has it.
+        bases = linkmap.load_bases(self, Memory(self))
+        real = {os.path.realpath(name): base for name, base in bases.items() if name}
         result: list[Module] = []
         main = _main_file()
         if main:
-            result.append(Module(main, 0))
+            result.append(Module(main, bases.get(linkmap.EXECUTABLE, 0)))
         for objfile in gdb.objfiles():
-            if objfile.is_valid() and objfile.filename and objfile.filename != main:
-                result.append(Module(objfile.filename, 0))
+            name = objfile.filename if objfile.is_valid() else None
+            if name and name != main:
+                result.append(Module(name, bases.get(name, real.get(os.path.realpath(name), 0))))
         return result
+
+    def has_debug_info(self, function: str) -> bool:
+        try:
+            symbol = gdb.lookup_global_symbol(function)  # full symbols come from DWARF only
+        except gdb.error:
+            return False
+        return symbol is not None and symbol.is_function
 
     def _thread(self, tid: int) -> gdb.InferiorThread | None:
         for thread in self.inferior.threads():

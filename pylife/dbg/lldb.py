@@ -78,7 +78,7 @@ class LldbTarget(Target):
         self.target = target
         self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
-        self.symbols = FrameSymbols()
+        self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
 
     @property
     def process(self) -> lldb.SBProcess:
@@ -166,6 +166,10 @@ class LldbTarget(Target):
             else:
                 result.append(entry)
         return result
+
+    def has_debug_info(self, function: str) -> bool:
+        contexts = self.target.FindFunctions(function)  # a Function (not just a Symbol) comes from DWARF
+        return any(contexts.GetContextAtIndex(i).GetFunction().IsValid() for i in range(contexts.GetSize()))
 
     def threads(self) -> Sequence[ThreadInfo]:
         process = self.process

@@ -26,6 +26,7 @@ from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from .events import Event, History
+from .free_writes import allocator_write
 from .store import JsonlLog
 
 if TYPE_CHECKING:  # the session owns the recorder
@@ -199,7 +200,7 @@ class Recorder:
         python = self._python_frames(session, mem, objects, tid)
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
-        kind, message = self._classify(watch, objects, old, new, writer, native)
+        kind, message = self._classify(target, watch, objects, old, new, writer, native)
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
         stack, stack_text = self._stack_json(native, python)
@@ -289,7 +290,7 @@ class Recorder:
         except UnreadableMemory:
             return []
 
-    def _classify(self, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
+    def _classify(self, target: Target, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
                   native: list[NativeFrame]) -> tuple[str, str | None]:
         address = watch.history.address
         if watch.phase == "alive":
@@ -302,11 +303,20 @@ class Recorder:
         functions = {f.function for f in native[:8]}
         if writer in ALLOCATOR_WRITERS or functions & {"_PyMem_DebugRawFree", "pymalloc_free", "_PyObject_Free"}:
             return ev.ALLOCATOR, None
+        # Without .symtab (or libc's symbols) nobody names the allocator: recognise its write by value.
+        why = allocator_write(target, objects.mem, objects.layout, watch.block, watch.block_size,
+                              watch.field_address, new)
+        if why is not None:
+            return ev.ALLOCATOR, why
         state = BlockState.UNKNOWN
         if watch.block_size <= SMALL_REQUEST_THRESHOLD:
             state, _size = block_state(objects.mem, objects.layout, watch.block)
-        reused = state is BlockState.ALLOCATED or (state is BlockState.UNKNOWN and new == 1
-                                                   and bool(functions & NEW_OBJECT_WRITERS))
+        # A block pymalloc does not track (malloc's) is reused when, after the
+        # allocator took it back, a new object's refcount 1 is written over a
+        # valid type (_PyObject_Init sets ob_type first; glibc's free overwrote it).
+        returned = any(e.kind == ev.ALLOCATOR for e in watch.history.events)
+        reused = state is BlockState.ALLOCATED or (state is BlockState.UNKNOWN and new == 1 and (
+            bool(functions & NEW_OBJECT_WRITERS) or (returned and self._has_type(objects, watch.history.address))))
         if reused:
             return ev.REUSE, (f"memory reused by a new {self._new_occupant(objects, watch)} at event {self.seq + 1} "
                               f"(written by {writer})")
@@ -315,6 +325,14 @@ class Recorder:
                                           f"it was freed at event {watch.history.freed_at}")
         return ev.USE_AFTER_FREE, (f"use after free: {writer} wrote the refcount of freed object {address:#x} "
                                    f"({watch.history.type}, freed at event {watch.history.freed_at}): {old:#x} -> {new:#x}")
+
+    @staticmethod
+    def _has_type(objects: Objects, address: int) -> bool:
+        try:
+            objects.type_of(address)
+        except PylifeError:
+            return False
+        return True
 
     @staticmethod
     def _new_occupant(objects: Objects, watch: Watch) -> str:

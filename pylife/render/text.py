@@ -113,6 +113,10 @@ def _version(data: dict[str, Any], color: bool) -> str:
         ("target", f"{data['target']} ({data['debugger']})"),
         ("pylife", data["pylife"]),
     ]
+    symbols = data.get("symbols")
+    if symbols:
+        rows.insert(5, ("symbols", symbols["summary"]))
+        rows[6:6] = [("  degraded", line) for line in symbols["degraded"]]
     return _bold("pylife version", color) + "\n" + key_value_table(rows)
 
 

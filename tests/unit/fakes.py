@@ -36,6 +36,7 @@ class FakeTarget(Target):
         self.stop: StopInfo | None = None
         self.granule = 4096
         self.symbols: dict[str, int] = {}
+        self.debug_info: set[str] = set()  # functions DWARF describes
         self.module_list: list[Module] = []
         self.thread_list: list[ThreadInfo] = []
         self.selected_thread: int | None = None
@@ -57,6 +58,7 @@ class FakeTarget(Target):
         twin._regions = {base: bytearray(region) for base, region in self._regions.items()}
         twin._last = None
         twin.symbols = dict(self.symbols)
+        twin.debug_info = set(self.debug_info)
         twin.module_list = list(self.module_list)
         twin.thread_list = list(self.thread_list)
         twin.frames = {tid: list(frames) for tid, frames in self.frames.items()}
@@ -197,6 +199,9 @@ class FakeTarget(Target):
 
     def modules(self) -> Sequence[Module]:
         return list(self.module_list)
+
+    def has_debug_info(self, function: str) -> bool:
+        return function in self.debug_info
 
     def threads(self) -> Sequence[ThreadInfo]:
         return list(self.thread_list)

@@ -84,9 +84,17 @@ def test_object_inside_pyruntime_is_static(py: FakePython) -> None:
     assert data["verdict"] == liveness.ALIVE and data["allocator"]["section"] == "_PyRuntime"
 
 
-def test_unknown_allocator_still_says_alive(py: FakePython) -> None:
+def test_unknown_allocator_is_never_alive_without_evidence(py: FakePython) -> None:
+    """No allocator symbols, no pool or chunk header around the object (issue 11, F3): a freed
+    object keeps its type, so a valid header alone proves nothing. Alive only where the arena
+    table was read (3.12 embeds it in the interpreter) and says "not pymalloc's"."""
     data = _verdict(py, py.value([1, 2]))
-    assert data["verdict"] == liveness.ALIVE and data["allocator"]["name"] == "unknown"
+    assert data["allocator"]["name"] == "unknown"
+    if data["verdict"] == liveness.ALIVE:
+        assert data["reasons"] == ["not in a pymalloc arena"], data
+    else:
+        assert data["verdict"] == liveness.UNKNOWN, data
+        assert any("cannot tell alive from freed" in r for r in data["reasons"]), data
 
 
 # ---- freed ----------------------------------------------------------------------------
