@@ -19,7 +19,8 @@ from .layout import (
     Layout,
 )
 
-MAX_TYPE_NAME = 256
+# A budget, not a plausibility rule: CPython puts no limit on tp_name.
+MAX_TYPE_NAME = 4096
 MAX_POINTER = (1 << 47) - 1  # x86-64 user space (canonical lower half)
 
 # Static (non-heap) types whose values we decode, by tp_name. Heap types with
@@ -128,19 +129,29 @@ class Objects:
         return info
 
     def _type_name(self, name_ptr: int, what: str) -> str:
+        """tp_name: one readable NUL-terminated string of at most MAX_TYPE_NAME bytes.
+
+        Its content never judges the type: generated classes have names far
+        longer than 256 bytes, and any bytes are legal in a heap type's name
+        (ht_name's UTF-8: controls, invalid UTF-8 through the C API). The text
+        is kept whole here (invalid UTF-8 as \\x escapes); renderers escape
+        and cut it."""
         if not plausible_pointer(name_ptr):
             raise NotAnObject(f"not a PyObject: {what} has tp_name {name_ptr:#x}")
         try:
             raw = self.mem.cstring(name_ptr, MAX_TYPE_NAME + 1)
         except UnreadableMemory:
             raise NotAnObject(f"not a PyObject: {what} has an unreadable tp_name") from None
-        try:  # tp_name is a C literal or ht_name's UTF-8: anything else is junk memory
-            name = raw.decode("utf-8") if raw and len(raw) <= MAX_TYPE_NAME else ""
-        except UnicodeDecodeError:
-            name = ""
-        if not name or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
-            raise NotAnObject(f"not a PyObject: {what} has no plausible tp_name")
-        return name
+        if len(raw) > MAX_TYPE_NAME or self._runs_into_unreadable(name_ptr, raw):
+            raise NotAnObject(f"not a PyObject: {what} has no NUL-terminated tp_name within {MAX_TYPE_NAME} bytes")
+        return raw.decode("utf-8", errors="backslashreplace")
+
+    def _runs_into_unreadable(self, name_ptr: int, raw: bytes) -> bool:
+        """cstring stops short at an unreadable page: then the NUL was never seen."""
+        try:
+            return self.mem.u8(name_ptr + len(raw)) != 0
+        except UnreadableMemory:
+            return True
 
     def _heap_type_qualname(self, type_address: int) -> str | None:
         """module.qualname from ht_qualname and tp_dict['__module__'] (typeobject.c type_repr)."""
@@ -151,10 +162,10 @@ class Objects:
             qualname_ptr = self.mem.ptr(type_address + self.layout["PyHeapTypeObject.ht_qualname"])
             if not self.is_kind(qualname_ptr, "str"):
                 return None
-            qualname = self.str_value(qualname_ptr, 200)[0]
+            qualname = self.str_value(qualname_ptr, MAX_TYPE_NAME)[0]
             tp_dict = self.mem.ptr(type_address + self.layout["PyTypeObject.tp_dict"])
             module_ptr = self.dict_get_str(tp_dict, "__module__") if self.is_kind(tp_dict, "dict") else None
-            module = self.str_value(module_ptr, 200)[0] if module_ptr and self.is_kind(module_ptr, "str") else None
+            module = self.str_value(module_ptr, MAX_TYPE_NAME)[0] if module_ptr and self.is_kind(module_ptr, "str") else None
         except PylifeError:
             return None
         finally:

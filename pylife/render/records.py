@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .escape import escape
+from .escape import escape, shown
 from .text import key_value_table, table
 
 
 def watch(data: dict[str, Any], color: bool) -> str:
-    lines = [f"pylife: watching {data['address']:#x} ({escape(data['type'])}, refcount {data['refcnt']}); "
+    lines = [f"pylife: watching {data['address']:#x} ({shown(data['type'])}, refcount {data['refcnt']}); "
              f"stop on {data['stop_on']}; hardware slots {data['slots_used']}/{data['slots_total']} used",
              f"pylife: history log: {data['log']}"]
     return "\n".join(lines)
@@ -22,7 +22,7 @@ def unwatch(data: dict[str, Any], color: bool) -> str:
 
 def watches(data: dict[str, Any], color: bool) -> str:
     head = f"hardware slots: {data['slots_used']}/{data['slots_total']} used, {data['slots_total'] - data['slots_used']} free"
-    rows = [[f"{w['address']:#x}", w["type"], w["refcnt"], w["phase"], w["events"], w["stop_on"]] for w in data["watches"]]
+    rows = [[f"{w['address']:#x}", shown(w["type"]), w["refcnt"], w["phase"], w["events"], w["stop_on"]] for w in data["watches"]]
     body = table(["address", "type", "refcnt", "state", "events", "stop on"], rows) if rows else "nothing is watched"
     return f"{head}\n{body}\nlog: {data['log']}"
 
@@ -46,7 +46,7 @@ def history(data: dict[str, Any], color: bool) -> str:
             status.append(f"freed at event {h['freed_at']}")
         if h["closed"]:
             status.append(escape(h["closed"]))
-        out.append(f"{h['address']:#x} {escape(h['type'])}: {len(h['events'])} events"
+        out.append(f"{h['address']:#x} {shown(h['type'])}: {len(h['events'])} events"
                    f" (initial refcount {h['initial']})" + (f"; {'; '.join(status)}" if status else ""))
         rows = [[e["seq"], f"{e['new'] - e['old']:+d}" if abs(e["new"] - e["old"]) < 1 << 32 else "write",
                  e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
@@ -57,7 +57,7 @@ def history(data: dict[str, Any], color: bool) -> str:
 
 
 def event(data: dict[str, Any], color: bool) -> str:
-    rows = [("object", f"{data['address']:#x} ({escape(data['type'])})"), ("event", f"{data['seq']} ({data['kind']})"),
+    rows = [("object", f"{data['address']:#x} ({shown(data['type'])})"), ("event", f"{data['seq']} ({data['kind']})"),
             ("refcount", f"{data['old']} -> {data['new']}"), ("thread", str(data["tid"])),
             ("writer", escape(data["writer"] or "?")), ("op", data["op"] or "-"), ("Python", escape(data["python"] or "-"))]
     if data.get("message"):
@@ -69,7 +69,7 @@ def event(data: dict[str, Any], color: bool) -> str:
 def balance(data: dict[str, Any], color: bool) -> str:
     out = []
     for a in data["objects"]:
-        out.append(f"{a['address']:#x} {escape(a['type'])}: balance by site")
+        out.append(f"{a['address']:#x} {shown(a['type'])}: balance by site")
         if a["leak_candidates"]:
             out.append("leak candidates (increments never released by the same site), most suspicious first:")
             rows = [[s["function"], " <- ".join(s["callers"]), f"{s['file'] or '?'}:{s['line'] or '?'}", s["increments"],

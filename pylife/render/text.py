@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..report import Report
-from .escape import escape
+from .escape import escape, shown
 
 try:  # runtime dependency; degrade to a simple aligned layout without it
     from tabulate import tabulate as _tabulate
@@ -59,7 +59,7 @@ def _allocator_text(facts: dict[str, Any]) -> str:
         mmapped = ", mmap'd" if facts.get("chunk_mmapped") else ""
         parts.append(f"glibc chunk {facts['chunk']:#x}, {facts.get('chunk_size')} bytes, {state}{mmapped}")
     if facts.get("new_object") is not None:
-        parts.append(f"now holds a {facts.get('new_type')} at {facts['new_object']:#x}")
+        parts.append(f"now holds a {shown(str(facts.get('new_type')))} at {facts['new_object']:#x}")
     return "; ".join(parts)
 
 
@@ -69,7 +69,7 @@ def _verdict_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("verdict", data["verdict"])]
     rows += [("because", reason) for reason in data.get("reasons", [])]
     if data.get("stale_type"):
-        rows.append(("stale type", data["stale_type"]))
+        rows.append(("stale type", shown(data["stale_type"])))
     rows.append(("allocator", _allocator_text(data.get("allocator") or {})))
     return rows
 
@@ -91,7 +91,7 @@ def _info(data: dict[str, Any], color: bool) -> str:
         gc_text = f"tracked, generation {gc['generation']}"
     refcnt = f"{data['refcnt']}" + (" (immortal)" if data["immortal"] else "")
     rows = [
-        ("type", f"{data['type']} ({data['type_address']:#x})"),
+        ("type", f"{shown(data['type'])} ({data['type_address']:#x})"),
         ("refcount", refcnt),
         ("size", "unknown" if data["size"] is None else f"{data['size']} bytes"),
         ("gc", gc_text),
@@ -183,7 +183,7 @@ def _pymalloc(data: dict[str, Any], color: bool) -> str:
 
 
 def _alloc_site(data: dict[str, Any], color: bool) -> str:
-    what = f"{escape(data['type'])} at {data['address']:#x}" if data.get("type") else f"{data['address']:#x}"
+    what = f"{shown(data['type'])} at {data['address']:#x}" if data.get("type") else f"{data['address']:#x}"
     if not data["traced"]:
         return _bold(f"No allocation trace for {what}", color) + "".join(f"\n  {escape(n)}" for n in data["notes"])
     head = _bold(f"{what} was allocated ({data['size']} bytes at {data['allocation']:#x}), most recent call last:", color)
@@ -199,7 +199,7 @@ def _diagnose(data: dict[str, Any], color: bool) -> str:
     out = [_bold(f"pylife diagnose: {data['kind']}", color)]
     out += [escape(line) for line in data["summary"].splitlines()]
     for obj in data["objects"]:
-        kind = f" ({obj['type']})" if obj.get("type") else ""
+        kind = f" ({shown(obj['type'])})" if obj.get("type") else ""
         out.append(f"  {obj['address']:#x}{escape(kind)} {obj['verdict']}: {escape(obj['source'])}")
         out += [f"      {escape(reason)}" for reason in obj["reasons"]]
     if data["stack"]:

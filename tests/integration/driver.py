@@ -32,6 +32,7 @@ OBJECT_NAMES = (
     "tuple", "tuple_1", "tuple_empty", "list", "list_nested", "list_self", "list_long",
     "dict", "dict_empty", "set", "frozenset", "set_empty", "class", "instance",
     "type_int", "function", "code", "module", "gc_gen2", "gc_gen1", "gc_gen0",
+    "long_name_instance", "odd_name_instance",
 )  # fmt: skip
 
 # Error cases run in every CPython session: label -> command template.
@@ -47,6 +48,11 @@ ERROR_COMMANDS = {
     "err_usage_json": "pylife info --json",
     "err_usage": "pylife no-such-verb",
 }
+# Target text in text output (tests/integration/test_hostile.py).
+HOSTILE_COMMANDS = {
+    "text:odd_name_instance": "pylife info {odd_name_instance}",
+    "text:long_name_instance": "pylife info {long_name_instance}",
+}
 HELP_COMMANDS = {
     "help": "help pylife",
     "help_flag": "pylife --help",
@@ -61,6 +67,7 @@ def cpython_commands() -> list[tuple[str, str]]:
     commands.append(("info_expression", "pylife info {dict} + 0 --json"))
     commands.extend(HELP_COMMANDS.items())
     commands.extend(ERROR_COMMANDS.items())
+    commands.extend(HOSTILE_COMMANDS.items())
     return commands
 
 

@@ -105,12 +105,34 @@ def test_type_with_implausible_sizes(py: FakePython, sizes: tuple[int, int]) -> 
     assert_error(info_json(py, forge(py, fake_type)), "tp_basicsize")
 
 
-@pytest.mark.parametrize("name", [b"A" * 300, b"", b"Evil\x1b[2J", b"tab\there", b"del\x7f", b"nl\n",
-                                  b"Foo\xff\xc9\x9a;", b"\xc2\x9b2J", b"half\xe2\x82"], ids=repr)
-def test_implausible_type_names(py: FakePython, name: bytes) -> None:
+ODD_NAMES = [b"A" * 256, b"A" * 279, b"B" * 4000, "\u00e9".encode() * 200, b"", b"Evil\x1b[2J", b"bell\x07",
+             b"cr\rhere", b"tab\there", b"del\x7f", b"nl\n", b"Foo\xff\xc9\x9a;", b"\xc2\x9b2J", b"half\xe2\x82",
+             "rlo\u202egpj.exe".encode()]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=lambda n: repr(n[:24]) + f"[{len(n)}]")
+def test_odd_type_names_never_judge_the_object(py: FakePython, name: bytes) -> None:
+    """A readable NUL-terminated tp_name within the budget is a name, whatever it holds:
+    JSON has it whole, text escaped and cut to one line."""
     fake_type = py.static_type("x", flags=py.facts["object"][0], basicsize=16, itemsize=0,
                                tp_name=py.cstring(name))
-    assert_error(info_json(py, forge(py, fake_type)), "tp_name")
+    obj = forge(py, fake_type)
+    data = info_json(py, obj)
+    assert data["type"] == name.decode("utf-8", errors="backslashreplace")
+    text = text_or_error(py, obj)
+    type_line = next(line for line in text.splitlines() if line.startswith("type"))
+    assert len(type_line) < 300 and not any(_raw_control(c) for c in type_line), repr(type_line)
+
+
+def _raw_control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069
+
+
+def test_type_name_longer_than_the_budget(py: FakePython) -> None:
+    fake_type = py.static_type("x", flags=py.facts["object"][0], basicsize=16, itemsize=0,
+                               tp_name=py.cstring(b"A" * 5000))
+    assert_error(info_json(py, forge(py, fake_type)), "tp_name", "4096")
 
 
 def test_junk_tp_name_pointer(py: FakePython) -> None:
