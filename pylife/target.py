@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class ThreadInfo:
 Symbol = tuple[Optional[str], Optional[str], Optional[int], Optional[str]]
 
 
+_CLONE_NUMBER = re.compile(r"(\.(?:constprop|isra|part|cold|lto_priv))\.\d+$")
 UNNAMED_PREFIXES = ("___lldb_unnamed_symbol",)  # lldb-16's name for a function no symbol table names
 
 
@@ -95,7 +97,9 @@ class FrameSymbols:
     def _named(self, pc: int, symbol: Symbol) -> Symbol:
         function, file, line, module = symbol
         if not is_unnamed(function):
-            return symbol
+            assert function is not None
+            # GCC clones from .symtab: lldb says `f.constprop.0`, gdb `f.constprop`.
+            return _CLONE_NUMBER.sub(r"\1", function), file, line, module
         if self._bases is None:
             bases = self._module_bases() if self._module_bases is not None else {}
             # A frame's module may be spelt differently from the image list (a symlink): basenames too.

@@ -218,6 +218,9 @@ def test_unnamed_frames_are_module_plus_offset_from_the_load_base() -> None:
     assert lookup(0x5555_5555_5000, lambda: ("??", None, None, "/bin/python3.12"))[0] == "python3.12+0x1000"
     assert lookup(0x1234, lambda: (None, None, None, None))[0] == "0x1234"
     assert lookup(0x7F00_0000_0010, lambda: ("Py_RunMain", "x.c", 3, libpython))[0] == "Py_RunMain"
+    # A GCC clone: lldb keeps the clone number, gdb drops it.
+    assert lookup(0x7F00_0000_0020, lambda: ("pymain_run_python.constprop.0", None, None, libpython))[0] \
+        == "pymain_run_python.constprop"
 
 
 def test_load_bases_come_from_the_link_map(py: FakePython) -> None:
