@@ -40,6 +40,7 @@ COMMANDS = [
     ("json:watches", "pylife watches --json"),
     ("continue_kill", "continue"),
     ("bt_kill", "pylife bt --json"),
+    ("json:frame", "pylife frame --json"),
     ("json:history", "pylife history --json"),
     ("json:balance", "pylife history --balance --json"),
     ("json:event", "pylife history --full 1 --json"),
@@ -52,7 +53,7 @@ COMMANDS = [
 # Which command shows each verb's document (every verb must have one).
 VERB_COMMANDS = {"history": "json:history", "version": "json:version", "info": "json:info", "bt": "bt_kill",
                  "pymalloc": "json:pymalloc", "alloc-site": "json:alloc-site", "diagnose": "json:diagnose",
-                 "watch": "watch", "watches": "json:watches", "unwatch": "json:unwatch"}
+                 "watch": "watch", "watches": "json:watches", "unwatch": "json:unwatch", "frame": "json:frame"}
 
 
 def _session(root: Path, debugger: str, minor: str) -> Session:
