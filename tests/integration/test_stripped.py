@@ -120,7 +120,7 @@ def _scenario_session(root: Path, debugger: str, build_name: str, scenario: str)
         out = workdir / "scenario.jsonl"
         target.env = {**target.env, "PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out)}
         commands = [("watch", "pylife watch {victim} --json"), ("continue", "continue"),
-                    ("history", "pylife history --json")]
+                    ("history", "pylife history --json"), ("info_after", "pylife info {victim} --json")]
         return run_session(debugger, "live", workdir,
                            _setup(debugger, target, [str(BUGGY / "scenarios.py"), scenario, "--stop"]),
                            commands, truth=out, env={"PYLIFE_LOG_DIR": str(workdir)})
@@ -192,6 +192,9 @@ def test_use_after_free_of_a_non_gc_object_is_caught(root: Path, debugger: str, 
     assert set(after[:misuse.index(True)]) <= {"allocator"}, history["events"]
     continued = session.record("continue")
     assert "use after free" in continued.output + (continued.error or "") + session.transcript
+    # F3: at the use after free the victim is freed (its block on the pool's free list), never ALIVE.
+    verdict = session.json("info_after")
+    assert verdict["verdict"] in ("FREED", "UNKNOWN") and verdict["stale_type"] in ("bytes", None), verdict
 
 
 @pytest.mark.parametrize("debugger,build_name", SCENARIO_PARAMS)
