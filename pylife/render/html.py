@@ -1,8 +1,9 @@
 """The batch report as one self-contained HTML page (no network, no script, no external asset).
 
-Every string of the report reaches the page through :func:`escape`, the one
-escaper: HTML metacharacters, C0/C1 controls and Unicode bidi controls
-(a type name or a file name read from the target can hold any of them).
+Every string of the report reaches the page through :func:`escape`, that is
+pylife.render.escape.escape_html, the one escaper: HTML metacharacters, C0/C1
+controls and Unicode bidi controls (a type name or a file name read from the
+target can hold any of them).
 The refcount timeline is a hand-written inline SVG step chart: one mark per
 recorded event, the free and any use after free drawn to stand out.
 """
@@ -11,14 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# C0 (but tab and newline, harmless in HTML text), DEL, C1.
-_CONTROLS = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)] if i not in (0x09, 0x0A)}
-# Bidi embeddings, overrides, isolates and marks (Unicode TR9), and the line/paragraph separators:
-# shown as escapes, so that text read from the target cannot reorder what is displayed around it.
-_BIDI = {cp: f"\\u{cp:04x}" for cp in (0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
-                                         0x2066, 0x2067, 0x2068, 0x2069, 0x2028, 0x2029)}
-_HTML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#39;"}
-_TABLE = {**_CONTROLS, **_BIDI, **_HTML}
+from .escape import escape_html
 
 CHART_WIDTH = 760
 CHART_HEIGHT = 170
@@ -45,8 +39,13 @@ details summary{cursor:pointer;color:#2a5db0}
 
 
 def escape(text: object) -> str:
-    """THE escaper: every piece of report text goes through it before it reaches the page."""
-    return str(text).translate(_TABLE)
+    """Every piece of report text reaches the page through the one escaper (pylife.render.escape)."""
+    return escape_html(str(text))
+
+
+def escape_lines(text: str) -> str:
+    """Multi-line text for a <pre>: each line escaped, the line breaks kept."""
+    return "\n".join(escape(line) for line in text.split("\n"))
 
 
 def _hex(value: object) -> str:
@@ -119,7 +118,7 @@ def _stack(frames: list[dict[str, Any]]) -> str:
         where = f" at {frame['file']}:{frame.get('line')}" if frame.get("file") else ""
         marker = "py" if frame.get("kind") == "python" else "c "
         lines.append(f"#{number:<3} {marker} {frame.get('function')}{where}")
-    return "<pre>" + escape("\n".join(lines) or "(no frames)") + "</pre>"
+    return "<pre>" + escape_lines("\n".join(lines) or "(no frames)") + "</pre>"
 
 
 def events_table(item: dict[str, Any]) -> str:
@@ -169,7 +168,7 @@ def object_section(index: int, item: dict[str, Any]) -> str:
 
 
 def crash_section(crash: dict[str, Any]) -> str:
-    parts = [f"<h2>Crash: {escape(crash.get('kind'))}</h2><pre>{escape(crash.get('summary') or '')}</pre>"]
+    parts = [f"<h2>Crash: {escape(crash.get('kind'))}</h2><pre>{escape_lines(str(crash.get('summary') or ''))}</pre>"]
     victim = crash.get("victim")
     if victim:
         parts.append(f'<p class="bad">Victim: {_hex(victim["address"])} <code>{escape(victim["type"])}</code>, '
@@ -218,7 +217,7 @@ def page(report: dict[str, Any]) -> str:
 def triage_page(report: dict[str, Any]) -> str:
     rows = [[escape(g["count"]), escape(g["kind"]), f"<code>{escape(' < '.join(g['frames']) or '-')}</code>",
              f"<code>{escape(g.get('victim_type') or '-')}</code>", f"<code>{escape(g.get('example'))}</code>",
-             f"<details><summary>{len(g['cores'])} cores</summary><pre>{escape(chr(10).join(map(str, g['cores'])))}"
+             f"<details><summary>{len(g['cores'])} cores</summary><pre>{escape_lines(chr(10).join(map(str, g['cores'])))}"
              "</pre></details>"] for g in report["groups"]]
     body = [f"<h1>pylife triage: {escape(report['cores'])} cores, {len(report['groups'])} groups</h1>",
             _table(["count", "kind", "top frames", "victim type", "example core", "cores"], rows)]

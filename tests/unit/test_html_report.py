@@ -14,13 +14,13 @@ from .test_batch_report import build, crash, history
 
 @pytest.mark.parametrize(("raw", "shown"), [
     ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-    ("a&b \"q\" 'q'", "a&amp;b &quot;q&quot; &#39;q&#39;"),
+    ("a&b \"q\" 'q'", "a&amp;b &quot;q&quot; &#x27;q&#x27;"),
     ("evil\u202etxt.exe", "evil\\u202etxt.exe"),  # RIGHT-TO-LEFT OVERRIDE
     ("\u2066isolate\u2069", "\\u2066isolate\\u2069"),
     ("\u200fmark\u061c", "\\u200fmark\\u061c"),
     ("bell\x07 esc\x1b[31m", "bell\\x07 esc\\x1b[31m"),
     ("csi\x9b c1\x85 del\x7f", "csi\\x9b c1\\x85 del\\x7f"),
-    ("line\nnext\ttab", "line\nnext\ttab"),
+    ("line\nnext\ttab\u2028", "line\\x0anext\\x09tab\\u2028"),
 ])
 def test_the_one_escaper(raw: str, shown: str) -> None:
     assert html.escape(raw) == shown
@@ -41,6 +41,10 @@ def _report() -> dict:
                      program=["python3", HOSTILE])
     document["crash"]["summary"] = HOSTILE
     return document
+
+
+def test_multi_line_text_keeps_its_lines_and_nothing_else() -> None:
+    assert html.escape_lines("a\u202e\n<b>") == "a\\u202e\n&lt;b&gt;"
 
 
 def test_one_mark_per_event_and_the_free_and_use_after_free_stand_out() -> None:
