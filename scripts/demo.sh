@@ -19,3 +19,12 @@ PYTHONPATH=$ext gdb -nx -q -batch -ex "source $PWD/gdb_pylife.py" -ex run -ex "s
     | grep -v -e '^\[Thread debugging' -e '^Using host libthread_db' -e 'auto-load' -e 'add-auto-load' -e '^To enable execution' \
               -e '^line to your configuration' -e '^To completely disable' -e '^For more information about this' \
               -e 'Auto-loading safe path' -e 'info "(gdb)' -e '^$'
+
+# The same kind of bug, unattended: `pylife run` traces it to the crash and writes JSON and HTML reports.
+report=${PYLIFE_DEMO_REPORT:-${TMPDIR:-/tmp}/pylife-demo-report}
+echo
+echo "demo: PYTHONMALLOC=debug pylife run --watch-at buggy_over_decref_crash:obj --json $report.json --html $report.html -- $python tests/fixtures/buggy/scenarios.py over_decref_crash"
+status=0
+PYTHONMALLOC=debug PYTHONPATH=$ext PYLIFE_SCENARIO_OUT= .venv/bin/pylife run --watch-at buggy_over_decref_crash:obj \
+    --json "$report.json" --html "$report.html" -- "$python" tests/fixtures/buggy/scenarios.py over_decref_crash || status=$?
+echo "demo: pylife run exited with $status (the program's own SIGSEGV/SIGBUS: 128+N); open $report.html"

@@ -2,6 +2,7 @@
 # Install what pylife needs on a fresh Debian 12 machine; quick and silent when all is there.
 #   apt: gdb, lldb-16, python3-lldb-16 (Debian's lldb 14 ships a broken Python module)
 #        python3.11-dbg (a Py_DEBUG CPython, python3.11d, for the debug-build tests)
+#        chromium (headless: the batch HTML report is checked in a real browser)
 #   venv: .venv with pylife (editable) and its runtime + dev dependencies
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ command -v lldb-16 >/dev/null 2>&1 || need_apt+=(lldb-16)
 [ -d /usr/lib/llvm-16/lib/python3/dist-packages/lldb ] || need_apt+=(python3-lldb-16)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 [ -x /usr/bin/python3.11d ] || need_apt+=(python3.11-dbg)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} with apt-get"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from ..commands import CommandFailed, execute
 from ..commands.common import resolve_address
 from ..errors import PylifeError
+from ..pyexpr import evaluate_py
 from ..session import Session
 
 # Signals that end the run with a crash report (a fatal error is a SIGABRT).
@@ -87,6 +88,7 @@ class Agent:
         self.control = control
         self.config = config
         self.progress = Progress(config["events"])
+        self.pid: int | None = None
         self.result: dict[str, Any] = {"debugger": control.debugger, "mode": config["mode"], "exit": None,
                                        "crash": None, "bt": None, "verdicts": [], "stops": [], "interrupted": None,
                                        "core_file": None, "python": None, "steps": self.progress.steps,
@@ -137,7 +139,8 @@ class Agent:
         config = self.config
         control = self.control
         control.prepare()
-        pid = control.launch(config["program"], config["cwd"], config["stdin"], config["stdout"], config["stderr"])
+        pid = self.pid = control.launch(config["program"], config["cwd"], config["stdin"], config["stdout"],
+                                        config["stderr"])
         self.progress.write({"record": "started", "pid": pid})
         self.progress.step("launch", True, {"pid": pid, "program": config["program"]})
         watch_options = ["--stop-on", config["stop_on"], "--log", config["history_log"]]
@@ -202,18 +205,17 @@ class Agent:
         if not self.control.select_frame(function):
             self.progress.step("watch-at", False, {"function": function}, f"no frame of {function} at the breakpoint")
             return
-        if expression.startswith("py:"):
-            argv = ["watch", "--py", expression[3:].strip()]
-        else:
-            argv = ["watch", expression]
-            try:
+        try:
+            if expression.startswith("py:"):
+                address = evaluate_py(session, expression[3:].strip())
+            else:
                 address = resolve_address(session.target, [expression])
-            except PylifeError as exc:
-                self.progress.step("watch-at", False, {"function": function, "expression": expression}, str(exc))
-                return
-            if address in session.recorder.watches:
-                return
-            argv = ["watch", hex(address)]
+        except PylifeError as exc:
+            self.progress.step("watch-at", False, {"function": function, "expression": expression}, str(exc))
+            return
+        if address in session.recorder.watches:
+            return
+        argv = ["watch", hex(address)]
         document = self.verb("watch-at", [*argv, *watch_options])
         self.progress.write({"record": "watch-at", "function": function, "expression": expression,
                              "address": None if document is None else document.get("address")})
@@ -227,7 +229,7 @@ class Agent:
         self.verdicts(diagnose)
         directory = self.config.get("core_on_crash")
         if directory:
-            path = os.path.join(directory, f"core.{self.config['program_name']}.{os.getpid()}")
+            path = os.path.join(directory, f"core.{self.config['program_name']}.{self.pid}")
             try:
                 os.makedirs(directory, exist_ok=True)
                 self.control.save_core(path)

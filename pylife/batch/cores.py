@@ -19,6 +19,8 @@ NT_FILE = 0x46494C45  # "FILE": the mapped files (linux/elf.h)
 TOP_FRAMES = 3  # frames of a crash signature
 # Images whose frames say nothing about who is to blame.
 RUNTIME_IMAGES = ("libc.so", "libc-", "ld-linux", "libpthread", "libpython", "/python3", "/python")
+# Process start-up frames (crt1, glibc): below every program's stack.
+STARTUP_FUNCTIONS = frozenset({"_start", "__libc_start_main", "__libc_start_call_main", "main"})
 
 
 def executable_of(core: str) -> str | None:
@@ -115,8 +117,9 @@ def _scratch() -> str:
 
 def _outside_runtime(frame: dict[str, Any]) -> bool:
     module = str(frame.get("module") or "")
-    return frame.get("kind") == "native" and bool(frame.get("function")) and not any(
-        part in module for part in RUNTIME_IMAGES)
+    function = frame.get("function")
+    return (frame.get("kind") == "native" and bool(function) and function not in STARTUP_FUNCTIONS
+            and bool(module) and not any(part in module for part in RUNTIME_IMAGES))
 
 
 def signature(document: dict[str, Any]) -> dict[str, Any]:

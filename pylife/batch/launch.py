@@ -234,6 +234,7 @@ def supervise(argv: list[str], env: dict[str, str], workspace: Workspace, output
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=transcript, stderr=subprocess.STDOUT,
                                        env=env, start_new_session=True)
             deadline: float | None = None
+            signalled = False
             last_status = 0.0
             while process.poll() is None:
                 time.sleep(0.05)
@@ -245,10 +246,11 @@ def supervise(argv: list[str], env: dict[str, str], workspace: Workspace, output
                     outcome.interrupted = requested[0]
                     output.say(f"{requested[0]}: stopping the program, writing the report")
                     workspace.stop_request.write_text(requested[0])
-                    _signal(tail.pid, signal.SIGINT)
-                    if tail.pid is None:
-                        _kill_group(process)  # not launched yet: nothing to report but that
                     deadline = now + GRACE_SECONDS
+                if outcome.interrupted is not None and not signalled and tail.pid is not None:
+                    # The program may not be launched yet: SIGINT as soon as its pid is known.
+                    _signal(tail.pid, signal.SIGINT)
+                    signalled = True
                 if deadline is not None and (now > deadline or len(requested) > 1):
                     output.say("the debugger did not stop in time: killing it")
                     _kill_group(process)

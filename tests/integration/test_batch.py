@@ -48,7 +48,8 @@ def pylife(args: list[str], workdir: Path, env: dict[str, str]) -> dict[str, Any
     started = time.monotonic()
     done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, timeout=RUN_TIMEOUT)
     outcome = {"argv": argv, "returncode": done.returncode, "stdout": done.stdout.decode(errors="replace"),
-               "stderr": done.stderr.decode(errors="replace"), "seconds": time.monotonic() - started}
+               "stderr": done.stderr.decode(errors="replace"), "seconds": time.monotonic() - started,
+               "workdir": str(workdir)}
     outcome["report"] = json.loads(report.read_text()) if report.exists() else None
     return outcome
 
@@ -108,8 +109,9 @@ def _pylife_lines_only(stderr: str, allowed: tuple[str, ...] = ()) -> None:
 
 
 LEAK_AT = ["--watch-at", "buggy_leak:obj", "--error-exitcode", str(ERROR_EXIT)]
-CRASH_AT = ["--watch-at", "buggy_over_decref_crash:obj", "--core-on-crash", "{workdir}/cores"]
-CLEAN_AT = ["--watch-at", "buggy_touch:obj", "--error-exitcode", str(ERROR_EXIT)]
+CRASH_AT = ["--watch-at", "buggy_over_decref_crash:obj", "--core-on-crash", "{workdir}/cores", "--html",
+            "{workdir}/report.html"]
+CLEAN_AT = ["--watch-at", "buggy_touch:py:victim", "--error-exitcode", str(ERROR_EXIT)]  # a Python local there
 
 
 @pytest.mark.parametrize("minor", MINORS)
@@ -138,6 +140,7 @@ def test_a_clean_exit(runs: Runs, debugger: str, minor: str) -> None:
     outcome = runs.scenario(debugger, minor, "touch_loop", CLEAN_AT)
     report = _report(outcome)
     assert outcome["returncode"] == 0, _describe(outcome)
+    assert outcome["stdout"].count("\n") == 2 and '"phase": "after"' in outcome["stdout"]
     assert report["crash"] is None and report["failures"] == []
     (victim,) = report["objects"]
     assert victim["freed"] and not victim["leaked"] and victim["uses_after_free"] == []
