@@ -183,7 +183,7 @@ class Agent:
             if stop.kind == "breakpoint" and stop.breakpoint in at_breakpoints:
                 self.watch_at(*at_breakpoints[stop.breakpoint], watch_options)
                 continue
-            message = control.session().recorder.last_stop_message
+            message = control.session().stop_message()  # escaped: it names target functions and types
             if stop.kind == "watchpoint" or (stop.kind != "signal" and message):
                 self.result["stops"].append({"kind": "pylife", "message": message})
                 self.progress.write({"record": "stop", "message": message})

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..render.escape import escape
+
 ROOT = Path(__file__).resolve().parents[2]
 GDB_ENTRY = ROOT / "gdb_pylife.py"
 LLDB_ENTRY = ROOT / "lldb_pylife.py"
@@ -187,9 +189,9 @@ class EventTail:
             if kind == "started":
                 self.pid = int(record["pid"])
             elif kind == "step" and not record.get("ok"):
-                say(f"{record.get('step')} failed: {record.get('error')}")
+                say(escape(f"{record.get('step')} failed: {record.get('error')}"))
             elif kind == "stop" and record.get("message"):
-                say(str(record["message"]).removeprefix("pylife: "))
+                say(escape(str(record["message"]).removeprefix("pylife: ")))
             elif kind == "crash":
                 say(f"the program stopped with {record.get('signal')}: diagnosing")
         for record in self._new_records(self.workspace.history_log, "log_offset"):
