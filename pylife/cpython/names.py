@@ -69,7 +69,9 @@ def frame_names(reader: Reader, frame: PyFrame) -> FrameNames:
         kinds = [bool(k & (CO_FAST_CELL | CO_FAST_FREE)) for k in kind_bytes]
     values = _read_words(mem, base, len(names))
     slots = [(n, v, k) for n, v, k in zip(names, values, kinds)]
-    return FrameNames(slots, 0 if optimized else f_locals, globals_dict, builtins_dict)
+    # A module's frame has f_locals == f_globals: searched once, as the globals.
+    locals_dict = 0 if optimized or f_locals == globals_dict else f_locals
+    return FrameNames(slots, locals_dict, globals_dict, builtins_dict)
 
 
 def _names(reader: Reader, code: int, field: str) -> list[str]:

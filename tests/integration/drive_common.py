@@ -43,6 +43,9 @@ def _addresses(truth_path: str | None) -> dict[str, str]:
     for name in ("bytes_payload", "victim", "leaked"):  # objects fixture; buggy scenarios
         if isinstance(truth.get(name), int):
             addresses[name] = hex(truth[name])
+    pid = truth.get("python", {}).get("pid") if isinstance(truth.get("python"), dict) else None
+    if isinstance(pid, int):  # the main thread's id, as `pylife bt` numbers threads
+        addresses["pid"] = str(pid)
     return addresses
 
 

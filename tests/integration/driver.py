@@ -53,6 +53,32 @@ HOSTILE_COMMANDS = {
     "text:odd_name_instance": "pylife info {odd_name_instance}",
     "text:long_name_instance": "pylife info {long_name_instance}",
 }
+# --py expressions at the fixture's stop (frames: #0 trap, #1 stop, #2 main, #3 <module>).
+PYEXPR_COMMANDS = {
+    "py:cache_db": """pylife info --py 'CACHE["db"]' --json""",
+    "py:cache_7": "pylife info --py CACHE[7] --json",
+    "py:cache_tuple": """pylife info --py 'CACHE[(1, "a")]' --json""",
+    "py:cache_none": "pylife info --py CACHE[None] --json",
+    "py:cache_bytes": """pylife info --py 'CACHE[b"raw"]' --json""",
+    "py:db_name": "pylife info --py conn.name --json",
+    "py:db_items_last": "pylife info --py conn.items[-1] --json",
+    "py:pair_left_name": "pylife info --py PAIR.left.name --json",
+    "py:conn_kind": "pylife info --py conn.kind --json",
+    "py:conn_class": "pylife info --py Conn --frame 3 --json",
+    "py:len": "pylife info --py len --json",
+    "py:marks": "pylife info --py marks --frame 1 --thread {pid} --json",
+    "pyerr:property": "pylife info --py conn.upper --json",
+    "pyerr:slot_unset": "pylife info --py PAIR.right --json",
+    "pyerr:missing_key": """pylife info --py 'CACHE["nope"]' --json""",
+    "pyerr:missing_name": "pylife info --py nothing_here --json",
+    "pyerr:call": "pylife info --py 'conn.upper()' --json",
+    "pyerr:text": "pylife info --py nothing_here",
+    "frame:select": "pylife frame 2 --json",
+    "frame:names": "pylife info --py names --json",
+    "frame:show": "pylife frame --json",
+    "frame:text": "pylife frame",
+    "frame:reset": "pylife frame 0 --json",
+}
 HELP_COMMANDS = {
     "help": "help pylife",
     "help_flag": "pylife --help",
@@ -68,6 +94,7 @@ def cpython_commands() -> list[tuple[str, str]]:
     commands.extend(HELP_COMMANDS.items())
     commands.extend(ERROR_COMMANDS.items())
     commands.extend(HOSTILE_COMMANDS.items())
+    commands.extend(PYEXPR_COMMANDS.items())
     return commands
 
 

@@ -227,6 +227,17 @@ def test_module_frame_reads_its_locals_dict(scene: Scene) -> None:
     assert "name 'x' is not defined" in message and "globals of module 'app'" in message
 
 
+def test_class_body_frame_reads_its_namespace_then_globals(scene: Scene) -> None:
+    py = scene.py
+    namespace = py.dict([(py.str("class_local"), scene.values["x"])])
+    frames = _frames(py, py.t.peek_u64(py.interp + py.o("PyInterpreterState.threads_head")))
+    prefix = "PyFrameObject." if py.key < (3, 11) else "_PyInterpreterFrame."
+    py.t.write_u64(frames[1] + py.o(prefix + "f_locals"), namespace)
+    assert _eval(scene, "class_local", frame=1) == scene.values["x"]
+    assert _eval(scene, "cache", frame=1) == scene.values["cache"]
+    assert "the locals dict, the globals of module 'app'" in _error(scene, "nothing", frame=1)
+
+
 @pytest.mark.parametrize("expr, expected", [
     ("nothing", "name 'nothing' is not defined: searched the locals of inner (frame #0 of thread 4242), "
                 "the globals of module 'app', the builtins"),
