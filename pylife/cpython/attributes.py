@@ -296,6 +296,10 @@ class Reader:
             return descr
         searched = ("the instance's attributes, " if has_dict else "") + f"the class {tp.qualified} and its bases"
         hook = " (__getattr__ would need a call)" if self.type_lookup(tp.address, "__getattr__") else ""
+        if not tp.is_heap and not self.mem.ptr(tp.address + self.layout["PyTypeObject.tp_dict"]):
+            # 3.12+ keeps a static builtin type's dict in the interpreter state (typeobject.c
+            # managed_static_type_state), where this lookup does not go.
+            hook += f" (the dict of builtin type {tp.name} is not in the type object)"
         raise UserError(f"{tp.qualified} object has no attribute {name!r}: searched {searched}{hook}")
 
     def _class_attribute(self, address: int, name: str) -> int:

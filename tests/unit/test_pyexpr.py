@@ -263,6 +263,16 @@ def test_one_line_errors(scene: Scene, expr: str, expected: str) -> None:
     assert expected in _error(scene, expr)
 
 
+def test_hostile_mro_is_bounded(scene: Scene) -> None:
+    py = scene.py
+    foo = scene.values["Foo"]
+    py.t.write_u64(foo + py.o("PyTypeObject.tp_mro"), py.tuple([foo] * 1000))
+    assert "has 1000 classes (limit 64)" in _error(scene, "inst.base_attr")
+    py.t.write_u64(foo + py.o("PyTypeObject.tp_mro"), 0)  # not set: the tp_base chain, which loops here
+    py.t.write_u64(foo + py.o("PyTypeObject.tp_base"), foo)
+    assert "no attribute 'nothing'" in _error(scene, "inst.nothing")
+
+
 def test_frame_and_thread_numbers(scene: Scene) -> None:
     assert "no Python frame #5: thread 4242 has 2" in _error(scene, "x", frame=5)
     assert "no thread 99" in _error(scene, "x", thread=99)
