@@ -194,8 +194,9 @@ def _tail(path: Path, size: int = 600) -> str:
     return " | ".join(line for line in text[-size:].splitlines() if line.strip()) or "(nothing)"
 
 
-def load_log(path: Path, failures: list[str]) -> tuple[list[History], dict[int, list[dict[str, Any]]]]:
-    """Histories, and the allocation stacks the watch records carry (watching by type records them)."""
+def load_log(path: Path, failures: list[str]) -> tuple[list[History], dict[int, list[list[dict[str, Any]] | None]]]:
+    """Histories, and per address the allocation stacks of its watch records, in order (one per
+    occupant: watching by type records them, other watches have None)."""
     if not path.exists():
         return [], {}
     try:
@@ -203,14 +204,17 @@ def load_log(path: Path, failures: list[str]) -> tuple[list[History], dict[int, 
     except PylifeError as exc:
         failures.append(str(exc))
         return [], {}
-    allocations: dict[int, list[dict[str, Any]]] = {}
+    allocations: dict[int, list[list[dict[str, Any]] | None]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("record") == "watch" and isinstance(record.get("allocated"), list):
-            allocations[int(record["address"])] = record["allocated"]
+        if record.get("record") == "watch":
+            # `watch --type` records {"allocation": {"stack": [...], ...}}; other watches have none.
+            allocation = record.get("allocation")
+            stack = allocation.get("stack") if isinstance(allocation, dict) else None
+            allocations.setdefault(int(record["address"]), []).append(stack if isinstance(stack, list) else None)
     return histories, allocations
 
 

@@ -108,15 +108,16 @@ def rerun_command(debugger: str, program: list[str], address: int) -> str:
 
 
 def build(kind: str, *, program: list[str] | None, debugger: str, result: dict[str, Any] | None,
-          histories: list[History], allocations: dict[int, list[dict[str, Any]]], environment_: dict[str, Any] | None,
+          histories: list[History], allocations: dict[int, list[list[dict[str, Any]] | None]], environment_: dict[str, Any] | None,
           log: str | None, failures: list[str], interrupted: str | None, core: str | None = None) -> dict[str, Any]:
     result = result or {}
     exit_ = result.get("exit") or {"code": None, "signal": None}
     exited = kind == "run" and exit_.get("code") is not None and not result.get("crash")
     crash = result.get("crash")
     victim_history = find_victim(crash, histories) if crash else None
-    objects = [object_entry(h, allocations.get(h.address), exited, used_after_free=h is victim_history)
-               for h in histories]
+    queues = {address: list(stacks) for address, stacks in allocations.items()}
+    objects = [object_entry(h, queues[h.address].pop(0) if queues.get(h.address) else None, exited,
+                            used_after_free=h is victim_history) for h in histories]
     crash_section = None
     if crash is not None:
         victim = None
@@ -129,6 +130,8 @@ def build(kind: str, *, program: list[str] | None, debugger: str, result: dict[s
         dead = crash_addresses(crash)
         if victim is None and dead and program:
             rerun = rerun_command(debugger, program, dead[0][0])
+        elif victim is None:
+            rerun = crash.get("rerun")  # diagnose's own suggestion, if it made one
         crash_section = {**crash, "victim": victim, "rerun": rerun, "verdicts": result.get("verdicts", []),
                          "bt": result.get("bt")}
     steps = result.get("steps", [])

@@ -179,8 +179,7 @@ def test_an_unwatched_crash_suggests_a_rerun_that_names_the_victim(runs: Runs, d
     options = crash["rerun"].split(" -- ")[0].split()[2:]  # the suggested options, on the same program
     rerun = runs.scenario(debugger, "3.12", "over_decref_crash", options, malloc_debug=True, tag="-rerun")
     report = _report(rerun)
-    if any("watch-address" in f and ("unrecognized" in f or "invalid choice" in f) for f in report["failures"]):
-        pytest.skip("`pylife watch --address` (issue 8, follow an address) is not on main yet")
+    _skip_without(report, "watch-address", "watch --address")
     victim = report["crash"]["victim"]
     assert victim is not None, _describe(rerun)
     assert victim["address"] == before["victim"] and victim["type"] == "__main__.Victim"
@@ -259,3 +258,41 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "pylife", *args], env=env, capture_output=True, text=True,
                               timeout=60, cwd=REPO_ROOT)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def _skip_without(report: dict[str, Any], step: str, verb: str) -> None:
+    if any(f.startswith(f"{step}:") and ("unrecognized arguments" in f or "invalid choice" in f)
+           for f in report["failures"]):
+        pytest.skip(f"`pylife {verb}` (issue 8) is not on main yet")
+
+
+BY_TYPE = ["--watch-type", "Victim", "--error-exitcode", str(ERROR_EXIT), "--html", "{workdir}/report.html"]
+
+
+@pytest.mark.parametrize("debugger", DEBUGGERS)
+def test_a_leak_found_by_type_names_the_culprit(runs: Runs, debugger: str) -> None:
+    """No address, no function: only the type's name, from the program's start."""
+    outcome = runs.scenario(debugger, "3.12", "leak", BY_TYPE, tag="-by-type")
+    report = _report(outcome)
+    _skip_without(report, "watch-type", "watch --type")
+    assert report["failures"] == [] and outcome["returncode"] == ERROR_EXIT, _describe(outcome)
+    before = json.loads(outcome["stdout"].splitlines()[0])
+    victims = [o for o in report["objects"] if o["address"] == before["victim"]]
+    assert victims, [(hex(o["address"]), o["type"]) for o in report["objects"]]
+    victim = victims[-1]
+    assert victim["type"] == "__main__.Victim" and victim["leaked"] and victim["allocated"]
+    assert victim["balance"]["leak_candidates"][0]["function"] == "buggy_leak"
+    assert (Path(outcome["workdir"]) / "report.html").exists()
+
+
+@pytest.mark.parametrize("debugger", DEBUGGERS)
+def test_an_over_decref_crash_found_by_type_names_its_victim(runs: Runs, debugger: str) -> None:
+    outcome = runs.scenario(debugger, "3.12", "over_decref_crash", BY_TYPE, malloc_debug=True, tag="-by-type")
+    report = _report(outcome)
+    _skip_without(report, "watch-type", "watch --type")
+    assert outcome["returncode"] == ERROR_EXIT, _describe(outcome)
+    before = json.loads(outcome["stdout"].splitlines()[0])
+    victim = report["crash"]["victim"]
+    assert victim is not None, _describe(outcome)
+    assert victim["address"] == before["victim"] and victim["type"] == "__main__.Victim" and victim["allocated"]
+    assert victim["over_decref_candidate"]["function"] == "buggy_over_decref_crash"

@@ -130,3 +130,13 @@ def test_environment_records_what_moves_addresses() -> None:
     environment = reports.environment({"PYTHONHASHSEED": "0", "PYTHONMALLOC": "debug", "HOME": "/root"}, "/w", True)
     assert environment["variables"] == {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "debug"}
     assert environment["aslr"] == "off" and environment["hashseed_set_by_pylife"] is True
+
+
+def test_allocation_stacks_go_to_each_occupant_in_order() -> None:
+    first, second = history([(-1, ev.ZERO, "list_dealloc")]), history([(1, ev.INCREF, "buggy_leak")])
+    stack = [frame("PyType_GenericAlloc", LIBPYTHON), frame("buggy_make")]
+    document = reports.build("run", program=["p"], debugger="lldb", result={"exit": {"code": 0}, "steps": []},
+                             histories=[first, second], allocations={VICTIM: [None, stack]}, environment_=None,
+                             log=None, failures=[], interrupted=None)
+    assert [o["allocated"] for o in document["objects"]] == [None, stack]
+    assert [o["freed"] for o in document["objects"]] == [True, False]
