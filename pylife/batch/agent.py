@@ -89,6 +89,7 @@ class Agent:
         self.config = config
         self.progress = Progress(config["events"])
         self.pid: int | None = None
+        self.at_hits: set[int] = set()  # --watch-at breakpoints that were reached
         self.result: dict[str, Any] = {"debugger": control.debugger, "mode": config["mode"], "exit": None,
                                        "crash": None, "bt": None, "verdicts": [], "stops": [], "interrupted": None,
                                        "core_file": None, "python": None, "steps": self.progress.steps,
@@ -157,7 +158,13 @@ class Agent:
             except PylifeError as exc:
                 self.progress.step("watch-at", False, {"function": function}, str(exc))
         self.python_version()
-        self.loop(at_breakpoints, watch_options)
+        try:
+            self.loop(at_breakpoints, watch_options)
+        finally:
+            for number, (function, expression) in at_breakpoints.items():
+                if number not in self.at_hits:  # a pending breakpoint that never resolved says nothing by itself
+                    self.progress.step("watch-at", False, {"function": function, "expression": expression},
+                                       f"{function} was never entered (no such function, or never called)")
 
     def _max(self) -> list[str]:
         return ["--max", str(self.config["max_objects"])] if self.config.get("max_objects") else []
@@ -181,6 +188,7 @@ class Agent:
                 self.crash(stop)
                 return
             if stop.kind == "breakpoint" and stop.breakpoint in at_breakpoints:
+                self.at_hits.add(stop.breakpoint)
                 self.watch_at(*at_breakpoints[stop.breakpoint], watch_options)
                 continue
             message = control.session().stop_message()  # escaped: it names target functions and types

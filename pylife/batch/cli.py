@@ -155,7 +155,8 @@ def run(args: argparse.Namespace, output: launch.Output) -> int:
     histories, allocations = load_log(workspace.history_log, failures)
     document = reports.build("run", program=program, debugger=args.debugger, result=result, histories=histories,
                              allocations=allocations, environment_=reports.environment(env, os.getcwd(), hashseed_set),
-                             log=str(workspace.history_log), failures=failures, interrupted=outcome.interrupted)
+                             log=str(workspace.history_log), failures=failures, interrupted=outcome.interrupted,
+                             watch_types=tuple(args.watch_type))
     if document["interrupted"] and document["exit"]["code"] is None and document["exit"]["signal"] is None:
         document["exit"]["signal"] = "SIGINT"
     _write(document, args, output)

@@ -109,7 +109,8 @@ def rerun_command(debugger: str, program: list[str], address: int) -> str:
 
 def build(kind: str, *, program: list[str] | None, debugger: str, result: dict[str, Any] | None,
           histories: list[History], allocations: dict[int, list[list[dict[str, Any]] | None]], environment_: dict[str, Any] | None,
-          log: str | None, failures: list[str], interrupted: str | None, core: str | None = None) -> dict[str, Any]:
+          log: str | None, failures: list[str], interrupted: str | None, core: str | None = None,
+          watch_types: tuple[str, ...] = ()) -> dict[str, Any]:
     result = result or {}
     exit_ = result.get("exit") or {"code": None, "signal": None}
     exited = kind == "run" and exit_.get("code") is not None and not result.get("crash")
@@ -136,6 +137,9 @@ def build(kind: str, *, program: list[str] | None, debugger: str, result: dict[s
                          "bt": result.get("bt")}
     steps = result.get("steps", [])
     failed = [f"{s['step']}: {s['error']}" for s in steps if not s.get("ok")] + failures
+    for name in watch_types:
+        if not any(o["type"] == name or o["type"].rsplit(".", 1)[-1] == name for o in objects):
+            failed.append(f"watch-type: no instance of {name} was watched (is the name right? is one ever made?)")
     uses = [{"address": o["address"], "seq": seq} for o in objects for seq in o["uses_after_free"]]
     return {
         "version": SCHEMA_VERSION,

@@ -296,3 +296,21 @@ def test_an_over_decref_crash_found_by_type_names_its_victim(runs: Runs, debugge
     assert victim is not None, _describe(outcome)
     assert victim["address"] == before["victim"] and victim["type"] == "__main__.Victim" and victim["allocated"]
     assert victim["over_decref_candidate"]["function"] == "buggy_over_decref_crash"
+
+
+@pytest.mark.parametrize("debugger", DEBUGGERS)
+def test_a_step_that_cannot_work_is_said_not_skipped(runs: Runs, debugger: str) -> None:
+    """gdb -batch would answer "N" to the pending breakpoint; here it stays pending and is reported."""
+    python = require(debugger, "3.12")
+
+    def make(workdir: Path) -> dict[str, Any]:
+        args = ["run", "--debugger", debugger, "--watch-at", "no_such_function_for_pylife:obj", "--",
+                str(python), "-c", "print('hello')"]
+        return pylife(args, workdir, _env({"PYLIFE_LOG_DIR": str(workdir)}))
+
+    outcome = runs.get(f"{debugger}-never-entered", make)
+    report = _report(outcome)
+    assert outcome["stdout"] == "hello\n" and outcome["returncode"] == 0, _describe(outcome)
+    assert report["failures"] == ["watch-at: no_such_function_for_pylife was never entered (no such function, "
+                                  "or never called)"]
+    assert "pylife: failed: watch-at: no_such_function_for_pylife was never entered" in outcome["stderr"]

@@ -140,3 +140,12 @@ def test_allocation_stacks_go_to_each_occupant_in_order() -> None:
                              log=None, failures=[], interrupted=None)
     assert [o["allocated"] for o in document["objects"]] == [None, stack]
     assert [o["freed"] for o in document["objects"]] == [True, False]
+
+
+def test_a_type_watch_that_watched_nothing_is_said() -> None:
+    leaky = history([(1, ev.INCREF, "buggy_leak")])
+    result = {"exit": {"code": 0, "signal": None}, "steps": []}
+    for name, failed in (("Victim", False), ("__main__.Victim", False), ("Vicitm", True)):
+        document = reports.build("run", program=["p"], debugger="gdb", result=result, histories=[leaky], allocations={},
+                                 environment_=None, log=None, failures=[], interrupted=None, watch_types=(name,))
+        assert bool(document["failures"]) is failed, (name, document["failures"])
