@@ -8,7 +8,7 @@ from ..errors import UserError
 from ..record.recorder import HARDWARE_SLOTS, STOP_CHOICES, WatchOptions
 from ..report import Report
 from ..session import Session
-from .common import add_object_arguments, has_object, resolve_object
+from .common import add_object_arguments, has_object, resolve_address, resolve_object
 
 HELP = "record every change of an object's refcount (hardware watchpoint; the program keeps running)"
 UNWATCH_HELP = "stop watching an object (its history is kept)"
@@ -17,6 +17,10 @@ WATCHES_HELP = "list watched objects and the hardware slots used"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_object_arguments(parser)
+    parser.add_argument("--address", dest="follow_address", metavar="ADDR",
+                        help="follow this address across frees and reuses: every object that lives there gets its "
+                             "own history, and a write through a stale pointer after a reuse is a use after free")
+    parser.add_argument("--follow", action="store_true", help="with ADDR: the same as --address ADDR")
     parser.add_argument("--stop-on", choices=STOP_CHOICES, default="anomaly",
                         help="when to stop at the prompt (default: anomaly = negative count, use after free)")
     parser.add_argument("--max-events", type=int, default=0, help="stop after N events for this object (0: no limit)")
@@ -28,17 +32,25 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     if args.max_events < 0 or args.depth < 1:
         raise UserError("--max-events must be >= 0 and --depth >= 1")
     session.apply_pending()
-    address = resolve_object(session, args)
+    if args.follow_address is not None:
+        if has_object(args):
+            raise UserError("give the address once: pylife watch --address ADDR (or pylife watch ADDR --follow)")
+        address = resolve_address(session.target, [args.follow_address])
+    else:
+        address = resolve_object(session, args)
     recorder = session.recorder
     if args.log:
         recorder.set_log(args.log)
-    options = WatchOptions(stop_on=args.stop_on, max_events=args.max_events, depth=args.depth)
+    follow = args.follow or args.follow_address is not None
+    options = WatchOptions(stop_on=args.stop_on, max_events=args.max_events, depth=args.depth, follow=follow)
     watch, warnings = recorder.watch(session, address, options, session.target.watch_write)
     data = {
         "address": address,
         "type": watch.history.type,
         "refcnt": watch.last,
         "stop_on": options.stop_on,
+        "follow": follow,
+        "occupancy": watch.history.occupancy,
         "slots_used": len(recorder.watches),
         "slots_total": HARDWARE_SLOTS,
         "log": recorder.log.path,
@@ -76,6 +88,7 @@ def run_watches(session: Session, args: argparse.Namespace) -> Report:
     session.apply_pending()
     recorder = session.recorder
     rows = [{"address": a, "type": w.history.type, "refcnt": w.last, "phase": w.phase, "events": len(w.history.events),
-             "stop_on": w.options.stop_on} for a, w in recorder.watches.items()]
+             "stop_on": w.options.stop_on, "follow": w.options.follow, "occupancy": w.history.occupancy}
+            for a, w in recorder.watches.items()]
     return Report("watches", {"watches": rows, "slots_used": len(rows), "slots_total": HARDWARE_SLOTS,
                               "log": recorder.log.path})

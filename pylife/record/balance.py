@@ -20,7 +20,7 @@ from typing import Any
 from ..cpython.stack import is_core_image
 from . import events as ev
 from .events import History
-from .recorder import REFCOUNT_HELPERS
+from .writers import REFCOUNT_HELPERS
 
 
 def is_core_frame(frame: dict[str, Any]) -> bool:
@@ -73,7 +73,9 @@ def analyze(history: History) -> dict[str, Any]:
     zero_site: Site | None = None
     after_free = [e for e in history.events if e.kind in (ev.USE_AFTER_FREE, ev.DECREF_AFTER_FREE)]
     for event in history.events:
-        if event.kind not in (ev.INCREF, ev.DECREF, ev.ZERO, ev.NEGATIVE, ev.DECREF_AFTER_FREE):
+        # A followed occupant's allocation is its first reference, taken by the allocating site.
+        allocation = event.kind == ev.REUSE and event.seq == history.allocated_at
+        if event.kind not in (ev.INCREF, ev.DECREF, ev.ZERO, ev.NEGATIVE, ev.DECREF_AFTER_FREE) and not allocation:
             continue
         function, file, line, chain, in_core = site_of(event.stack)
         key = (function, file, line)
@@ -83,7 +85,9 @@ def analyze(history: History) -> dict[str, Any]:
             frames = [f for f in event.stack if f.get("function") not in REFCOUNT_HELPERS]
             is_python = not in_core and bool(chain) and frames[len(chain) - 1].get("kind") == "python"
             site = sites[key] = Site(function, file, line, chain, event.python, in_core=in_core, is_python=is_python)
-        if event.delta > 0:
+        if allocation:
+            site.increments += max(event.new, 0)
+        elif event.delta > 0:
             site.increments += event.delta
         else:
             site.decrements += -event.delta

@@ -11,7 +11,7 @@ INCREF = "incref"
 DECREF = "decref"
 ZERO = "zero"  # the decrement that took the count to 0: the object is being freed
 ALLOCATOR = "allocator"  # the allocator wrote into the freed block (free-list link, debug fill)
-REUSE = "reuse"  # the block now holds a new object: the history is closed
+REUSE = "reuse"  # the block now holds a new object: the history is closed (followed: the new one's allocation)
 USE_AFTER_FREE = "use-after-free"
 DECREF_AFTER_FREE = "decref-after-free"
 NEGATIVE = "negative"
@@ -53,13 +53,27 @@ class Event:
 
 @dataclass
 class History:
+    """One object's recorded life at one address.
+
+    Histories are keyed by (address, occupancy): a followed address
+    (``watch --address``) holds one object after another, each with its own
+    history; ``occupancy`` counts the histories recorded at that address in
+    this session (0 for the first)."""
+
     address: int
     type: str
     events: list[Event] = field(default_factory=list)
     freed_at: int | None = None  # seq of the ZERO event
     closed: str | None = None  # why recording ended, e.g. "memory reused by a new int object at event 9"
-    initial: int | None = None  # refcount when the watch was set
+    initial: int | None = None  # refcount when the watch was set (0 for an occupant followed from its allocation)
+    occupancy: int = 0
+    allocated_at: int | None = None  # seq of the allocation event, when it was recorded (a followed occupant)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.address, self.occupancy
 
     def to_json(self) -> dict[str, Any]:
-        return {"address": self.address, "type": self.type, "initial": self.initial,
-                "events": [e.to_json() for e in self.events], "freed_at": self.freed_at, "closed": self.closed}
+        return {"address": self.address, "occupancy": self.occupancy, "type": self.type, "initial": self.initial,
+                "allocated_at": self.allocated_at, "events": [e.to_json() for e in self.events],
+                "freed_at": self.freed_at, "closed": self.closed}

@@ -15,7 +15,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
@@ -25,9 +25,11 @@ from ..cpython.threads import match_os_threads, python_threads
 from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
+from . import follow
 from .events import Event, History
 from .free_writes import allocator_write
 from .store import JsonlLog
+from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
 
 if TYPE_CHECKING:  # the session owns the recorder
     from ..session import Session
@@ -38,32 +40,12 @@ HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
 WATCH_SIZE = 8
 STOP_CHOICES = ("change", "zero", "free", "anomaly", "never")
 
-# Inline refcount helpers (Include/object.h, refcount.h): the writer is their caller.
-REFCOUNT_HELPERS = frozenset({
-    "Py_INCREF", "Py_DECREF", "_Py_INCREF", "_Py_DECREF", "Py_XINCREF", "Py_XDECREF", "_Py_XINCREF", "_Py_XDECREF",
-    "Py_NewRef", "Py_XNewRef", "_Py_NewRef", "_Py_XNewRef", "Py_SET_REFCNT", "_Py_SET_REFCNT", "Py_CLEAR",
-    "_Py_IncRef", "_Py_DecRef", "Py_IncRef", "Py_DecRef", "_Py_INCREF_STAT_INC", "_Py_DECREF_SPECIALIZED",
-    "_Py_DECREF_NO_DEALLOC", "Py_DECREF_MORTAL",
-})
-# Writers that set up a fresh object in a reused block (Objects/object.c).
-NEW_OBJECT_WRITERS = frozenset({
-    "_Py_NewReference", "_Py_NewReferenceNoTotal", "new_reference", "_PyObject_Init", "PyObject_Init",
-    "_PyObject_InitVar", "PyObject_InitVar", "PyObject_INIT", "PyObject_INIT_VAR",
-})
-# Allocator functions that write free-list links or fill bytes into freed blocks (Objects/obmalloc.c, glibc).
-ALLOCATOR_WRITERS = frozenset({
-    "pymalloc_free", "_PyObject_Free", "PyObject_Free", "_PyMem_DebugRawFree", "_PyMem_DebugFree", "insert_to_freepool",
-    "insert_to_usedpool", "free", "__libc_free", "_int_free", "tcache_put", "cfree", "memset", "__memset_avx2_unaligned_erms",
-    "__memset_evex_unaligned_erms", "__memset_avx512_unaligned_erms", "_PyObject_MiFree", "mi_free", "_mi_free_generic",
-    "pymalloc_alloc", "_PyObject_Malloc", "pymalloc_pool_extend", "allocate_from_new_pool",
-})
-
-
 @dataclass
 class WatchOptions:
     stop_on: str = "anomaly"
     max_events: int = 0  # 0: unbounded
     depth: int = 16  # C frames captured per event
+    follow: bool = False  # keep watching the address across frees and reuses (record/follow.py)
 
 
 @dataclass
@@ -74,17 +56,19 @@ class Watch:
     options: WatchOptions
     handle: int | None = None
     last: int = 0
-    phase: str = "alive"  # alive -> freed -> closed
+    phase: str = "alive"  # alive -> freed -> closed; followed: freed -> alive (a new occupant) or foreign
     block: int = 0  # start of the object's allocation (object - pre-header)
     block_size: int = 0  # bytes of that allocation
     stop_reason: str | None = field(default=None)
+    # Followed address: C sites that wrote a freed occupant's count -> that occupant (follow.py).
+    stale_sites: dict[str, History] = field(default_factory=dict)
 
 
 class Recorder:
     """Histories and live watches for one debugger session (kept across runs)."""
 
     def __init__(self, log_path: str | None = None) -> None:
-        self.histories: dict[int, History] = {}
+        self.histories: dict[tuple[int, int], History] = {}  # (address, occupancy) -> history
         self.watches: dict[int, Watch] = {}
         self.seq = 0
         self.log = JsonlLog(log_path or default_log_path())
@@ -121,9 +105,9 @@ class Recorder:
         if immortal:
             warnings.append(f"{address:#x} is immortal: CPython never writes its refcount, so its history will stay empty")
         field_address = address + layout["PyObject.ob_refcnt"]
-        history = self.histories.get(address)
-        if history is None or history.closed:
-            history = History(address, tp.qualified, initial=refcnt)
+        previous = self.history_of(address)
+        history = History(address, tp.qualified, initial=refcnt,
+                          occupancy=0 if previous is None else previous.occupancy + 1)
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
         watch = Watch(history, field_address, WATCH_SIZE, options, last=refcnt, block=address - preheader,
                       block_size=objects.size(address, tp))
@@ -134,9 +118,17 @@ class Recorder:
         except PylifeError:
             target.remove(watch.handle)
             raise
-        self.histories[address] = history
+        self.histories[history.key] = history
         self.watches[address] = watch
         return watch, warnings
+
+    def history_of(self, address: int) -> History | None:
+        """The latest history recorded at ``address`` (its current or last occupant)."""
+        latest = None
+        for (where, _occupancy), history in self.histories.items():
+            if where == address and (latest is None or history.occupancy > latest.occupancy):
+                latest = history
+        return latest
 
     def unwatch(self, address: int) -> Watch:
         watch = self.watches.pop(address, None)
@@ -148,7 +140,7 @@ class Recorder:
         return watch
 
     def clear(self) -> None:
-        self.histories = {a: h for a, h in self.histories.items() if a in self.watches}
+        self.histories = {key: h for key, h in self.histories.items() if key[0] in self.watches}
 
     def forget_process(self) -> list[int]:
         """The process exited or was restarted: close live histories, keep them.
@@ -204,25 +196,68 @@ class Recorder:
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
         stack, stack_text = self._stack_json(native, python)
+        history = watch.history
+        victim = self._stale_victim(watch, kind, stack)
+        if victim is not None:
+            site = follow.extension_site(stack) or "?"
+            kind, message, history = ev.USE_AFTER_FREE, follow.stale_message(
+                site, watch.history.address, old, new, victim, watch.history), victim
         event = Event(self.seq, tid, old, new, kind, writer, op,
                       f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
                       stack, message)
-        history = watch.history
+        closed: History | None = None
+        if kind == ev.REUSE and watch.options.follow:
+            closed, history = history, self._next_occupant(watch, objects, event)
         history.events.append(event)
         if kind == ev.ZERO:
             history.freed_at = event.seq
             watch.phase = "freed"
-        elif kind == ev.REUSE:
+        elif kind in (ev.USE_AFTER_FREE, ev.DECREF_AFTER_FREE) and watch.phase == "freed":
+            victim = history
+        elif kind == ev.ALLOCATOR and watch.phase == "foreign":
+            watch.phase = "freed"  # the allocator took the block back from the object that was not at the address
+        elif kind == ev.REUSE and closed is None:
             history.closed = message
             watch.phase = "closed"
             self.watches.pop(history.address, None)
             if watch.handle is not None:
                 self.pending_removals.append(watch.handle)
+        if watch.options.follow and (kind == ev.ZERO or victim is not None):
+            freed = history if kind == ev.ZERO else victim
+            for site in follow.sites_that_knew(freed):
+                watch.stale_sites[site] = freed
         # After the bookkeeping: a log that cannot be written stops with a message, the phase stays right.
+        if closed is not None:
+            self.log.close(closed)
+            self.log.watch(history)
         self.log.event(history, event, stack_text)
-        if kind == ev.REUSE:
+        if kind == ev.REUSE and closed is None:
             self.log.close(history)
         return self._should_stop(watch, event)
+
+    @staticmethod
+    def _stale_victim(watch: Watch, kind: str, stack: list[dict[str, Any]]) -> History | None:
+        """The freed occupant a write after a reuse was meant for, by the rule in follow.py."""
+        if not watch.stale_sites or watch.phase not in ("alive", "foreign") or kind in (ev.REUSE, ev.ALLOCATOR):
+            return None
+        site = follow.extension_site(stack)
+        return watch.stale_sites.get(site) if site is not None else None
+
+    def _next_occupant(self, watch: Watch, objects: Objects, event: Event) -> History:
+        """A followed block was handed to a new object: close the old history, open the new one."""
+        old = watch.history
+        old.closed = event.message or "memory reused"
+        address = old.address
+        try:
+            tp = objects.type_of(address)
+            kind, phase = tp.qualified, "alive"
+        except PylifeError:  # the new object's header is elsewhere in the block: the word is its data
+            kind, phase = f"(no object header here: inside a {self._new_occupant(objects, watch)})", "foreign"
+        history = History(address, kind, initial=0, occupancy=old.occupancy + 1, allocated_at=event.seq)
+        self.histories[history.key] = history
+        watch.history = history
+        watch.phase = phase
+        return history
 
     def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:
         """The merged stack as JSON dicts and as JSON text, each frame converted
@@ -308,6 +343,8 @@ class Recorder:
                               watch.field_address, new)
         if why is not None:
             return ev.ALLOCATOR, why
+        if watch.phase == "foreign":  # a followed block's new object keeps its data here: not a count
+            return ev.WRITE, None
         state = BlockState.UNKNOWN
         if watch.block_size <= SMALL_REQUEST_THRESHOLD:
             state, _size = block_state(objects.mem, objects.layout, watch.block)

@@ -2,9 +2,12 @@
 
 A crash of the inferior or of the debugger loses nothing already written.
 Record shapes (one JSON object per line):
-  {"record": "watch", "address", "type", "initial"}
-  {"record": "event", "address", ...Event fields}
-  {"record": "close", "address", "freed_at", "closed"}
+  {"record": "watch", "address", "occupancy", "type", "initial", "allocated_at"}
+  {"record": "event", "address", "occupancy", ...Event fields}
+  {"record": "close", "address", "occupancy", "freed_at", "closed"}
+A followed address (watch --address) writes one "watch" record per occupant;
+"occupancy" (absent in older logs: the address's latest history) says which
+history an event or a close belongs to.
 """
 
 from __future__ import annotations
@@ -37,23 +40,25 @@ class JsonlLog:
             raise UserError(f"cannot write the history log {self.path}: {exc.strerror or exc}") from None
 
     def watch(self, history: History) -> None:
-        self.write({"record": "watch", "address": history.address, "type": history.type, "initial": history.initial})
+        self.write({"record": "watch", "address": history.address, "occupancy": history.occupancy, "type": history.type,
+                    "initial": history.initial, "allocated_at": history.allocated_at})
 
     def event(self, history: History, event: Event, stack_text: str | None = None) -> None:
         """One event line; ``stack_text`` is the stack already encoded (hot path:
         the line is formatted by hand, json.dumps only for the free-text fields)."""
         if stack_text is None:
-            self.write({"record": "event", **event.to_json(history.address)})
+            self.write({"record": "event", **event.to_json(history.address), "occupancy": history.occupancy})
             return
         text = json.dumps
         self._write_line(
-            f'{{"record":"event","address":{history.address},"seq":{event.seq},'
+            f'{{"record":"event","address":{history.address},"occupancy":{history.occupancy},"seq":{event.seq},'
             f'"tid":{"null" if event.tid is None else event.tid},"old":{event.old},"new":{event.new},'
             f'"kind":{text(event.kind)},"writer":{text(event.writer)},"op":{text(event.op)},'
             f'"python":{text(event.python)},"message":{text(event.message)},"stack":{stack_text}}}')
 
     def close(self, history: History) -> None:
-        self.write({"record": "close", "address": history.address, "freed_at": history.freed_at, "closed": history.closed})
+        self.write({"record": "close", "address": history.address, "occupancy": history.occupancy,
+                    "freed_at": history.freed_at, "closed": history.closed})
 
 
 def load(path: str) -> list[History]:
@@ -62,7 +67,8 @@ def load(path: str) -> list[History]:
     Each watch record starts a history (an address watched again, e.g. after
     `run` restarted the program, gets a new one, as in the session)."""
     histories: list[History] = []
-    current: dict[int, History] = {}
+    current: dict[int, History] = {}  # address -> its latest history
+    by_key: dict[tuple[int, int], History] = {}
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -82,10 +88,21 @@ def load(path: str) -> list[History]:
             if number == len(lines):
                 break
             raise UserError(f"{path}:{number}: not a pylife history record") from None
+        declared = record.get("occupancy")
         if kind == "watch" or address not in current:
-            history = current[address] = History(address, str(record.get("type", "?")), initial=record.get("initial"))
+            # Occupancies are unique per address; a log appended to by two sessions repeats them.
+            taken = [h.occupancy for h in histories if h.address == address]
+            occupancy = declared if isinstance(declared, int) and declared not in taken else max(taken, default=-1) + 1
+            allocated = record.get("allocated_at")
+            history = current[address] = History(address, str(record.get("type", "?")), initial=record.get("initial"),
+                                                 occupancy=occupancy,
+                                                 allocated_at=allocated if isinstance(allocated, int) else None)
+            if isinstance(declared, int):
+                by_key[address, declared] = history
             histories.append(history)
         history = current[address]
+        if isinstance(declared, int) and (address, declared) in by_key:
+            history = by_key[address, declared]  # e.g. a stale write charged to a freed occupant
         if kind == "event":
             event = Event.from_json(record)
             history.events.append(event)

@@ -9,8 +9,9 @@ from .text import key_value_table, table
 
 
 def watch(data: dict[str, Any], color: bool) -> str:
+    follow = "; following the address across frees and reuses" if data.get("follow") else ""
     lines = [f"pylife: watching {data['address']:#x} ({shown(data['type'])}, refcount {data['refcnt']}); "
-             f"stop on {data['stop_on']}; hardware slots {data['slots_used']}/{data['slots_total']} used",
+             f"stop on {data['stop_on']}{follow}; hardware slots {data['slots_used']}/{data['slots_total']} used",
              f"pylife: history log: {data['log']}"]
     return "\n".join(lines)
 
@@ -22,8 +23,10 @@ def unwatch(data: dict[str, Any], color: bool) -> str:
 
 def watches(data: dict[str, Any], color: bool) -> str:
     head = f"hardware slots: {data['slots_used']}/{data['slots_total']} used, {data['slots_total'] - data['slots_used']} free"
-    rows = [[f"{w['address']:#x}", shown(w["type"]), w["refcnt"], w["phase"], w["events"], w["stop_on"]] for w in data["watches"]]
-    body = table(["address", "type", "refcnt", "state", "events", "stop on"], rows) if rows else "nothing is watched"
+    rows = [[f"{w['address']:#x}", shown(w["type"]), w["refcnt"], w["phase"], w["events"], w["stop_on"],
+             f"yes (occupant {w['occupancy']})" if w.get("follow") else "no"] for w in data["watches"]]
+    body = (table(["address", "type", "refcnt", "phase", "events", "stop_on", "follow"], rows) if rows
+            else "nothing is watched")
     return f"{head}\n{body}\nlog: {data['log']}"
 
 
@@ -46,8 +49,11 @@ def history(data: dict[str, Any], color: bool) -> str:
             status.append(f"freed at event {h['freed_at']}")
         if h["closed"]:
             status.append(escape(h["closed"]))
-        out.append(f"{h['address']:#x} {shown(h['type'])}: {len(h['events'])} events"
-                   f" (initial refcount {h['initial']})" + (f"; {'; '.join(status)}" if status else ""))
+        occupant = f" occupant {h['occupancy']}" if h.get("occupancy") else ""
+        start = (f"allocated at event {h['allocated_at']}" if h.get("allocated_at") is not None
+                 else f"initial refcount {h['initial']}")
+        out.append(f"{h['address']:#x}{occupant} {shown(h['type'])}: {len(h['events'])} events"
+                   f" ({start})" + (f"; {'; '.join(status)}" if status else ""))
         rows = [[e["seq"], f"{e['new'] - e['old']:+d}" if abs(e["new"] - e["old"]) < 1 << 32 else "write",
                  e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
                  e["op"] or "", escape(e["python"] or "")] for e in h["events"]]

@@ -1,11 +1,15 @@
 """The buggy extension's ``reuse`` scenario in real gdb and lldb-16.
 
 One debugger session per (debugger, interpreter): the scenario stops itself
-(SIGTRAP) before its bugs; the session arms watches, then continues through
-every later stop and checks what each stop was: the program's own SIGTRAPs
-(os.kill, then raise() in C) must stop in both debuggers while watches are
-armed (lldb-16 reports them as a watchpoint hit: pylife tells them apart by
-si_code).
+(SIGTRAP) before its bugs; the session follows the victim's address
+(`watch --address`) and watches an object that leaked before the stop, then
+continues through every later stop and checks what each stop was:
+
+- the two writes through buggy.touch_cached's stale pointer, after a new
+  Victim took the freed block: use after free, naming both occupants;
+- the program's own SIGTRAPs (os.kill, then raise() in C), which must stop in
+  both debuggers while watches are armed (lldb-16 reports them as a
+  watchpoint hit: pylife tells them apart by si_code).
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ COMMANDS = [
     ("json:pymalloc", "pylife pymalloc --json"),
     ("json:alloc-site", "pylife alloc-site {victim} --json"),
     ("json:diagnose", "pylife diagnose --json"),
-    ("watch", "pylife watch {victim} --json --log {log}"),
+    ("watch", "pylife watch --address {victim} --json --log {log}"),
     ("watch_leaked", "pylife watch {leaked} --json"),
     ("json:watches", "pylife watches --json"),
+    ("continue_stale_incref", "continue"),
+    ("stale_bt", "pylife bt --json"),
+    ("continue_stale_decref", "continue"),
     ("continue_kill", "continue"),
     ("bt_kill", "pylife bt --json"),
     ("json:frame", "pylife frame --json"),
@@ -119,7 +126,46 @@ def test_every_verb_prints_one_json_document(follow_root: Path, debugger: str, m
     assert documents["json:history_empty"] == {"objects": []}
     assert documents["json:balance_empty"] == {"objects": []}
     histories = documents["json:history"]["objects"]
-    assert [h["address"] for h in histories] == [truth["victim"], truth["leaked"]]
-    assert [a["address"] for a in documents["json:balance"]["objects"]] == [truth["victim"], truth["leaked"]]
+    addresses = [truth["victim"], truth["leaked"], truth["victim"]]  # the followed address holds two occupants
+    assert [h["address"] for h in histories] == addresses
+    assert [a["address"] for a in documents["json:balance"]["objects"]] == addresses
     assert documents["json:history_load"]["objects"][0]["events"] == histories[0]["events"]
     assert documents["json:event"]["seq"] == 1
+
+
+def _stop_text(session: Session, label: str) -> str:
+    record = session.record(label)
+    return record.output + (record.error or "")
+
+
+@pytest.mark.parametrize("debugger,minor", PARAMS)
+def test_a_stale_pointer_after_the_reuse_is_caught_with_watch_address(follow_root: Path, debugger: str,
+                                                                       minor: str) -> None:
+    session = _session(follow_root, debugger, minor)
+    truth = session.truth or {}
+    victim = truth["victim"]
+    assert truth["reused"] is True and truth["occupant"] == victim, truth
+    watch = session.json("watch")
+    assert watch["follow"] is True and watch["occupancy"] == 0
+    # Both stale writes stopped, each naming the dead object and the block's new occupant.
+    for label in ("continue_stale_incref", "continue_stale_decref"):
+        text = _stop_text(session, label) + (session.transcript if debugger == "lldb" else "")
+        assert "use after free through a stale pointer: buggy_touch_cached" in text, (label, session.describe())
+        assert "__main__.Victim (occupant 0, freed at event" in text
+        assert "the block now holds a __main__.Victim (occupant 1, allocated at event" in text
+    assert "buggy_touch_cached" in _stopped_in(session, "stale_bt")
+    histories = [h for h in session.json("json:history")["objects"] if h["address"] == victim]
+    dead, occupant = histories
+    assert (dead["occupancy"], occupant["occupancy"]) == (0, 1)
+    assert dead["type"] == occupant["type"] == "__main__.Victim"
+    assert dead["freed_at"] is not None and dead["closed"].startswith("memory reused by a new __main__.Victim")
+    stale = [e for e in dead["events"] if e["kind"] == "use-after-free"]
+    assert [(e["writer"], e["new"] - e["old"]) for e in stale] == [("buggy_touch_cached", 1), ("buggy_touch_cached", -1)]
+    assert stale[0]["seq"] > occupant["allocated_at"]
+    # The new occupant's own references: its allocation, then the eval loop and buggy_leak.
+    kinds = [e["kind"] for e in occupant["events"]]
+    assert kinds[0] == "reuse" and occupant["events"][0]["seq"] == occupant["allocated_at"], kinds
+    assert any(e["writer"] == "buggy_leak" for e in occupant["events"]), occupant["events"]
+    assert not any(e["writer"] == "buggy_touch_cached" for e in occupant["events"])
+    loaded = [h for h in session.json("json:history_load")["objects"] if h["address"] == victim]
+    assert [(h["occupancy"], len(h["events"])) for h in loaded] == [(h["occupancy"], len(h["events"])) for h in histories]

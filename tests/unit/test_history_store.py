@@ -86,7 +86,7 @@ def test_hot_path_event_line_parses_to_event_to_json(tmp_path: Path) -> None:
     log.event(history, event, json.dumps(event.stack, separators=(",", ":")))
     log.event(history, event)
     hot, plain = (json.loads(line) for line in path.read_text().splitlines())
-    assert hot == plain == {"record": "event", **event.to_json(history.address)}
+    assert hot == plain == {"record": "event", **event.to_json(history.address), "occupancy": history.occupancy}
     assert Event.from_json(hot) == event
 
 
@@ -95,7 +95,8 @@ def test_event_json_shape() -> None:
     assert list(event.to_json()) == ["seq", "tid", "old", "new", "kind", "writer", "op", "python", "stack", "message"]
     assert next(iter(event.to_json(5))) == "address" and event.to_json(5)["address"] == 5
     assert Event.from_json(event.to_json(5)) == event
-    assert set(sample_histories()[0].to_json()) == {"address", "type", "initial", "events", "freed_at", "closed"}
+    assert set(sample_histories()[0].to_json()) == {"address", "occupancy", "type", "initial", "allocated_at", "events",
+                                                    "freed_at", "closed"}
 
 
 def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
@@ -128,8 +129,11 @@ def test_address_watched_again_gets_a_new_history(tmp_path: Path) -> None:
     second = History(0x7F40_0000_1000, "str", initial=3)
     second.events = [Event(2, 1, 3, 4, ev.INCREF, "take", None, None)]
     write_log(path, [first])
-    write_log(path, [second])
-    assert [h.to_json() for h in store.load(str(path))] == [first.to_json(), second.to_json()]
+    write_log(path, [second])  # e.g. two debugger sessions appending to one --log: both say occupancy 0
+    loaded = store.load(str(path))
+    assert [h.occupancy for h in loaded] == [0, 1]  # (address, occupancy) stays a key
+    second.occupancy = 1
+    assert [h.to_json() for h in loaded] == [first.to_json(), second.to_json()]
 
 
 @pytest.mark.parametrize("bad", ["not json at all", '{"record": "event"}', "[1, 2]", '{"address": 5}',
@@ -198,7 +202,7 @@ def test_history_json_is_one_document(py: FakePython) -> None:
     session, obj, other = _recorded(py)
     histories = _objects(execute(session, ["history", "--json"]))
     assert [h["address"] for h in histories] == [obj, other]
-    assert histories[0] == session.recorder.histories[obj].to_json()
+    assert histories[0] == session.recorder.history_of(obj).to_json()
     assert [e["kind"] for e in histories[0]["events"]] == [ev.DECREF, ev.ZERO, ev.ALLOCATOR, ev.USE_AFTER_FREE]
     assert histories[0]["freed_at"] == 3 and histories[0]["closed"] is None
     only = _objects(execute(session, ["history", hex(other), "--json"]))
@@ -209,7 +213,7 @@ def test_history_json_is_one_document(py: FakePython) -> None:
 def test_history_full_is_one_line(py: FakePython) -> None:
     session, obj, _other = _recorded(py)
     data = run_json(py, ["history", "--full", "3"], session)
-    event = session.recorder.histories[obj].events[1]
+    event = session.recorder.history_of(obj).events[1]
     assert data == {"address": obj, "type": "float", **event.to_json()}
     assert data["kind"] == ev.ZERO and data["writer"] == "over_decref" and data["stack"]
     assert set(run_json(py, ["history", "--full", "99"], session)) == {"error"}
@@ -244,4 +248,4 @@ def test_history_clear_keeps_watched_objects(py: FakePython) -> None:
     session, obj, other = _recorded(py)
     execute(session, ["unwatch", hex(other)])
     assert "cleared" in execute(session, ["history", "--clear"])
-    assert list(session.recorder.histories) == [obj]
+    assert list(session.recorder.histories) == [(obj, 0)]

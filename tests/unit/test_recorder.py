@@ -88,7 +88,7 @@ def watch_of(session: Session, address: int) -> Watch:
 
 
 def kinds(session: Session, address: int) -> list[str]:
-    return [e.kind for e in session.recorder.histories[address].events]
+    return [e.kind for e in session.recorder.history_of(address).events]
 
 
 def python_thread(py: FakePython) -> int:
@@ -132,16 +132,17 @@ def block_of(py: FakePython, obj: int) -> int:
 def test_watch_records_initial_refcount_and_type(py: FakePython, tmp_path: Path) -> None:
     obj = py.int(5, refcnt=3)
     session, handle, data = watch(py, obj)
-    assert set(data) == {"address", "type", "refcnt", "stop_on", "slots_used", "slots_total", "log", "warnings"}
+    assert set(data) == {"address", "type", "refcnt", "stop_on", "follow", "occupancy", "slots_used", "slots_total", "log",
+                         "warnings"}
     assert (data["address"], data["type"], data["refcnt"]) == (obj, "int", 3)
     assert (data["slots_used"], data["slots_total"], data["stop_on"], data["warnings"]) == (1, HARDWARE_SLOTS, "anomaly", [])
     assert Path(data["log"]).parent == tmp_path
     # The watchpoint covers the whole 8-byte ob_refcnt.
     assert py.t.watchpoints[handle][:2] == (obj + py.o("PyObject.ob_refcnt"), 8)
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
     assert (history.type, history.initial, history.events, history.freed_at, history.closed) == ("int", 3, [], None, None)
     first = json.loads(Path(data["log"]).read_text().splitlines()[0])
-    assert first == {"record": "watch", "address": obj, "type": "int", "initial": 3}
+    assert first == {"record": "watch", "address": obj, "occupancy": 0, "type": "int", "initial": 3, "allocated_at": None}
 
 
 def test_watch_text_names_the_slots_and_the_log(py: FakePython) -> None:
@@ -175,7 +176,7 @@ def test_fifth_watch_is_refused_naming_the_four_in_use(py: FakePython) -> None:
     assert "\n" not in message and "all 4 hardware watchpoint slots are in use" in message
     for obj in objects[:4]:
         assert f"{obj:#x}" in message
-    assert len(py.t.watchpoints) == 4 and objects[4] not in session.recorder.histories
+    assert len(py.t.watchpoints) == 4 and session.recorder.history_of(objects[4]) is None
     listing = run_json(py, ["watches"], session)
     assert (listing["slots_used"], listing["slots_total"]) == (4, 4)
     assert [w["address"] for w in listing["watches"]] == objects[:4]
@@ -217,7 +218,7 @@ def test_increments_and_decrements(py: FakePython) -> None:
     session, handle, _ = watch(py, obj)
     for value in (4, 5, 4, 2):
         assert py.t.hit(handle, value, by_extension(py)) is False
-    events = session.recorder.histories[obj].events
+    events = session.recorder.history_of(obj).events
     assert [(e.kind, e.old, e.new, e.delta) for e in events] == [
         (ev.INCREF, 3, 4, 1), (ev.INCREF, 4, 5, 1), (ev.DECREF, 5, 4, -1), (ev.DECREF, 4, 2, -2)]
     assert [e.seq for e in events] == [1, 2, 3, 4]
@@ -229,7 +230,7 @@ def test_unchanged_value_records_nothing(py: FakePython) -> None:
     obj = py.int(99, refcnt=3)
     session, handle, _ = watch(py, obj)
     assert py.t.hit(handle, 3, by_extension(py)) is False
-    assert session.recorder.histories[obj].events == [] and session.recorder.seq == 0
+    assert session.recorder.history_of(obj).events == [] and session.recorder.seq == 0
 
 
 def test_writer_is_the_first_frame_that_is_not_an_inline_refcount_helper(py: FakePython) -> None:
@@ -240,7 +241,7 @@ def test_writer_is_the_first_frame_that_is_not_an_inline_refcount_helper(py: Fak
     frames = [core(py, "_Py_DECREF"), core(py, "Py_XDECREF"), core(py, "list_dealloc"), core(py, "_Py_Dealloc")]
     py.t.hit(handle, 3, frames)
     py.t.hit(handle, 2, [ext("Py_DECREF")])  # only helpers: no writer
-    assert [e.writer for e in session.recorder.histories[obj].events] == ["take_ref", "list_dealloc", None]
+    assert [e.writer for e in session.recorder.history_of(obj).events] == ["take_ref", "list_dealloc", None]
 
 
 def test_op_and_python_line_when_the_eval_loop_writes(py: FakePython) -> None:
@@ -248,7 +249,7 @@ def test_op_and_python_line_when_the_eval_loop_writes(py: FakePython) -> None:
     obj = py.int(99, refcnt=3)
     session, handle, _ = watch(py, obj)
     py.t.hit(handle, 4, by_eval_loop(py), tid=PYTHON_TID)
-    event = session.recorder.histories[obj].events[0]
+    event = session.recorder.history_of(obj).events[0]
     assert (event.tid, event.writer, event.op, event.python) == (PYTHON_TID, EVAL, "LOAD_FAST", "f (/src/app.py:12)")
     # The merged stack: the eval loop's activation replaced by its Python frame.
     assert [(f["kind"], f["function"]) for f in event.stack] == [
@@ -267,7 +268,7 @@ def test_op_is_null_when_an_extension_function_writes(py: FakePython) -> None:
     py.t.hit(handle, 5, [core(py, "Py_INCREF"), core(py, "list_append")], tid=PYTHON_TID)
     # Core frames up to the eval loop (list_subscript for BINARY_SUBSCR): op filled.
     py.t.hit(handle, 6, [core(py, "Py_INCREF"), core(py, "list_subscript"), eval_frame(py)], tid=PYTHON_TID)
-    events = session.recorder.histories[obj].events
+    events = session.recorder.history_of(obj).events
     assert [(e.writer, e.op) for e in events] == [
         ("leak_one", None), ("list_append", None), ("list_subscript", "LOAD_FAST")]
     assert all(e.python == "f (/src/app.py:12)" for e in events)
@@ -277,7 +278,7 @@ def test_thread_without_python_frames_has_no_python_line(py: FakePython) -> None
     obj = py.int(99, refcnt=3)
     session, handle, _ = watch(py, obj)
     py.t.hit(handle, 4, by_eval_loop(py), tid=77)
-    event = session.recorder.histories[obj].events[0]
+    event = session.recorder.history_of(obj).events[0]
     assert (event.tid, event.op, event.python) == (77, None, None)
     assert [f["kind"] for f in event.stack] == ["native"] * 5
 
@@ -286,7 +287,7 @@ def test_depth_bounds_the_c_frames(py: FakePython) -> None:
     obj = py.int(99, refcnt=3)
     session, handle, _ = watch(py, obj, "--depth", "2")
     py.t.hit(handle, 4, by_extension(py))
-    assert [f["function"] for f in session.recorder.histories[obj].events[0].stack] == ["Py_INCREF", "leak_one"]
+    assert [f["function"] for f in session.recorder.history_of(obj).events[0].stack] == ["Py_INCREF", "leak_one"]
 
 
 def test_frames_older_than_the_eval_loop_are_reused_between_hits(py: FakePython) -> None:
@@ -298,7 +299,7 @@ def test_frames_older_than_the_eval_loop_are_reused_between_hits(py: FakePython)
     calls = py.t.unwind_calls
     py.t.hit(handle, 5, by_extension(py))  # same eval-loop activation (pc, sp)
     assert py.t.unwind_calls - calls == 1
-    events = session.recorder.histories[obj].events
+    events = session.recorder.history_of(obj).events
     assert [f["function"] for f in events[1].stack] == [
         "Py_INCREF", "leak_one", "cfunction_vectorcall_O", EVAL, "PyEval_EvalCode", "Py_RunMain", "main"]
 
@@ -310,7 +311,7 @@ def test_negative_count_is_an_anomaly_and_stops(py: FakePython) -> None:
     obj = py.int(99, refcnt=1)
     session, handle, _ = watch(py, obj)
     assert py.t.hit(handle, -1, by_extension(py, "drop_twice")) is True
-    event = session.recorder.histories[obj].events[0]
+    event = session.recorder.history_of(obj).events[0]
     assert (event.kind, event.old, event.new, event.writer) == (ev.NEGATIVE, 1, -1, "drop_twice")
     assert event.message is not None and "went negative" in event.message and "drop_twice" in event.message
     assert session.recorder.last_stop_message == f"pylife: {event.message}"
@@ -328,7 +329,7 @@ def test_zero_sets_freed_at_and_the_phase(py: FakePython) -> None:
     session, handle, _ = watch(py, obj)
     py.t.hit(handle, 1, by_extension(py))
     assert py.t.hit(handle, 0, [core(py, "_Py_DECREF"), core(py, "tupledealloc")]) is False  # anomaly: no stop
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
     assert kinds(session, obj) == [ev.DECREF, ev.ZERO]
     assert history.freed_at == 2 and history.closed is None
     assert watch_of(session, obj).phase == "freed"
@@ -348,7 +349,7 @@ def test_block_handed_to_a_new_object_closes_the_history(py: FakePython, build: 
     assert pool.reuse() == block
     py.t.write_u64(obj + py.o("PyObject.ob_type"), py.types["float"])
     assert py.t.hit(handle, 1, [core(py, "PyFloat_FromDouble"), eval_frame(py)]) is False  # not an anomaly
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
     reuse = history.events[-1]
     assert reuse.kind == ev.REUSE
     assert history.closed == reuse.message
@@ -361,7 +362,8 @@ def test_block_handed_to_a_new_object_closes_the_history(py: FakePython, build: 
     assert handle not in py.t.watchpoints and session.recorder.pending_removals == []
     assert run_json(py, ["watches"], session)["slots_used"] == 0
     lines = [json.loads(line) for line in Path(session.recorder.log.path).read_text().splitlines()]
-    assert lines[-1] == {"record": "close", "address": obj, "freed_at": history.freed_at, "closed": history.closed}
+    assert lines[-1] == {"record": "close", "address": obj, "occupancy": 0, "freed_at": history.freed_at,
+                         "closed": history.closed}
 
 
 def test_allocator_writes_after_the_free(py: FakePython) -> None:
@@ -372,7 +374,7 @@ def test_allocator_writes_after_the_free(py: FakePython) -> None:
     link = py.t.peek_u64(obj)
     assert link != 0
     assert py.t.hit(handle, link, [core(py, "pymalloc_free"), core(py, "_PyObject_Free"), core(py, "float_dealloc")]) is True
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert (event.kind, event.writer, event.new) == (ev.ALLOCATOR, "pymalloc_free", link)
     assert session.recorder.last_stop_message == f"pylife: {obj:#x} was returned to the allocator by pymalloc_free"
     # The debug allocator's fill (memset called from _PyMem_DebugRawFree) is the allocator too.
@@ -389,12 +391,12 @@ def test_write_while_the_block_is_on_the_free_list_is_a_use_after_free(py: FakeP
     link = py.t.peek_u64(obj)
     py.t.hit(handle, link, [core(py, "pymalloc_free"), core(py, "_PyObject_Free")])
     assert py.t.hit(handle, link + 1, by_extension(py, "use_stale")) is True
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert (event.kind, event.writer) == (ev.USE_AFTER_FREE, "use_stale")
     assert event.message is not None and event.message.startswith("use after free: use_stale wrote the refcount")
     assert "freed at event 1" in event.message
     assert session.recorder.last_stop_message == f"pylife: {event.message}"
-    assert watch_of(session, obj).phase == "freed" and session.recorder.histories[obj].closed is None
+    assert watch_of(session, obj).phase == "freed" and session.recorder.history_of(obj).closed is None
 
 
 def test_decrement_of_a_freed_object(py: FakePython) -> None:
@@ -405,7 +407,7 @@ def test_decrement_of_a_freed_object(py: FakePython) -> None:
     link = py.t.peek_u64(obj)
     py.t.hit(handle, link, [core(py, "pymalloc_free")])
     assert py.t.hit(handle, link - 1, [ext("Py_DECREF"), ext("steal_then_decref")]) is True
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert (event.kind, event.writer) == (ev.DECREF_AFTER_FREE, "steal_then_decref")
     assert event.message is not None and "decref of freed object" in event.message and "freed at event 1" in event.message
 
@@ -430,7 +432,7 @@ def test_large_block_reuse_is_recognised_by_the_new_object_writer(py: FakePython
     py.t.hit(handle, 0x55, by_extension(py, "bad_write"))
     assert py.t.hit(handle, 1, [core(py, "_Py_NewReference"), core(py, "PyBytes_FromStringAndSize")]) is False
     assert kinds(session, obj)[-1] == ev.REUSE
-    assert session.recorder.histories[obj].closed.startswith("memory reused by a new bytes object")
+    assert session.recorder.history_of(obj).closed.startswith("memory reused by a new bytes object")
 
 
 # ---- --stop-on and --max-events ------------------------------------------------------------
@@ -475,7 +477,7 @@ def test_max_events_stops_once(py: FakePython) -> None:
     obj = py.int(99, refcnt=2)
     session, handle, _ = watch(py, obj, "--max-events", "2")
     assert [py.t.hit(handle, v, by_eval_loop(py)) for v in (3, 4, 5, 6)] == [False, True, False, False]
-    assert len(session.recorder.histories[obj].events) == 4
+    assert len(session.recorder.history_of(obj).events) == 4
 
 
 def test_bad_watch_options_are_one_line_errors(py: FakePython) -> None:
@@ -496,7 +498,7 @@ def test_unreadable_memory_during_a_hit_stops_with_a_message(py: FakePython) -> 
     assert py.t.fire(handle) is True
     message = session.recorder.last_stop_message
     assert message is not None and message.startswith(f"pylife: watch {obj:#x}: cannot read") and "\n" not in message
-    assert session.recorder.histories[obj].events == []
+    assert session.recorder.history_of(obj).events == []
 
 
 def test_unreadable_memory_with_stop_on_never_continues(py: FakePython) -> None:
@@ -524,13 +526,13 @@ def test_unreadable_python_frames_still_record_the_event(py: FakePython) -> None
     obj = py.int(99, refcnt=2)
     session, handle, _ = watch(py, obj)
     py.t.hit(handle, 3, by_eval_loop(py), tid=PYTHON_TID)
-    assert session.recorder.histories[obj].events[-1].op == "LOAD_FAST"
+    assert session.recorder.history_of(obj).events[-1].op == "LOAD_FAST"
     # The thread's frame chain becomes unreadable.
     field = "PyThreadState.current_frame" if py.key >= (3, 13) else (
         "PyThreadState.cframe" if py.key >= (3, 11) else "PyThreadState.frame")
     py.t.write_u64(tstate + py.o(field), 0x10)
     assert py.t.hit(handle, 4, by_eval_loop(py), tid=PYTHON_TID) is False
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert (event.kind, event.op, event.python) == (ev.INCREF, None, None)
 
 
@@ -544,7 +546,7 @@ def test_unwatch_keeps_the_history_and_frees_the_slot(py: FakePython) -> None:
     data = run_json(py, ["unwatch", hex(obj)], session)
     assert data == {"removed": [obj], "slots_used": 0, "slots_total": 4}
     assert handle not in py.t.watchpoints
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
     assert history.closed == "unwatched by the user" and len(history.events) == 1
     assert set(run_json(py, ["unwatch", hex(obj)], session)) == {"error"}
 
@@ -570,10 +572,10 @@ def test_the_log_holds_every_event_as_it_happens(py: FakePython) -> None:
     py.t.hit(handle, py.t.peek_u64(obj), [core(py, "pymalloc_free")], tid=PYTHON_TID)
     py.t.hit(handle, py.t.peek_u64(obj) + 1, by_extension(py, "use_stale"), tid=PYTHON_TID)
     lines = [json.loads(line) for line in Path(data["log"]).read_text().splitlines()]
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
     assert [line["record"] for line in lines] == ["watch"] + ["event"] * 5
     assert [{k: v for k, v in line.items() if k != "record"} for line in lines[1:]] == [
-        e.to_json(obj) for e in history.events]
+        {**e.to_json(obj), "occupancy": 0} for e in history.events]
     (loaded,) = store.load(data["log"])
     assert loaded.to_json() == history.to_json()
 
@@ -607,7 +609,7 @@ def test_log_failing_during_a_hit_stops_and_keeps_the_phase(py: FakePython, tmp_
     assert py.t.hit(handle, 0, by_extension(py)) is True
     assert session.recorder.last_stop_message is not None and "No space left" in session.recorder.last_stop_message
     assert kinds(session, obj) == [ev.ZERO]
-    assert watch_of(session, obj).phase == "freed" and session.recorder.histories[obj].freed_at == 1
+    assert watch_of(session, obj).phase == "freed" and session.recorder.history_of(obj).freed_at == 1
 
 
 def test_watchpoint_the_debugger_refuses_leaves_no_history(py: FakePython, monkeypatch: pytest.MonkeyPatch) -> None:

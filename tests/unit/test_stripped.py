@@ -57,7 +57,7 @@ def test_pymalloc_free_is_recognised_before_the_pool_is_updated(py: FakePython) 
     head = pool.freeblock
     assert head != 0 and head != obj
     assert py.t.hit(handle, head, [unnamed(py, 0x2000)]) is False
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert event.kind == ev.ALLOCATOR and event.message is not None and "free-list head" in event.message
     assert watch_of(session, obj).phase == "freed"
     pool.free(obj)  # now pymalloc updates the pool
@@ -120,7 +120,7 @@ def test_freeing_a_large_object_to_the_tcache_does_not_stop(py: FakePython, bin_
     mangled = _tcache_put(py, obj, other if bin_head == "another chunk" else 0)
     libc = NativeFrame(0x7E00_0000_1234, "libc.so.6+0x1234", None, None, "/lib/x86_64-linux-gnu/libc.so.6")
     assert py.t.hit(handle, mangled, [libc]) is False
-    event = session.recorder.histories[obj].events[-1]
+    event = session.recorder.history_of(obj).events[-1]
     assert event.kind == ev.ALLOCATOR and "tcache/fastbin link" in (event.message or "")
     # malloc hands it out again (tcache_get clears the key), a new bytes object moves in.
     py.t.write_u64(obj + 8, py.types["bytes"])
