@@ -48,12 +48,15 @@ COMMANDS = [
     ("continue_kill", "continue"),
     ("bt_kill", "pylife bt --json"),
     ("json:frame", "pylife frame --json"),
+    ("frame_select", "pylife frame 1 --json"),
+    ("frame_kept", "pylife frame --json"),
     ("json:history", "pylife history --json"),
     ("json:balance", "pylife history --balance --json"),
     ("json:event", "pylife history --full 1 --json"),
     ("json:history_load", "pylife history --load {log} --json"),
     ("continue_raise", "continue"),
     ("bt_raise", "pylife bt --json"),
+    ("frame_after_resume", "pylife frame --json"),
     ("continue_exit", "continue"),
     ("json:unwatch", "pylife unwatch --all --json"),
 ]
@@ -109,6 +112,17 @@ def test_the_programs_own_sigtrap_stops_with_watches_armed(follow_root: Path, de
     assert "buggy_trap" in functions, functions
     assert truth.get("phase") == "after" and truth["reused"] is True, truth
     assert "Traceback" not in session.transcript and "Python Exception" not in session.transcript
+
+
+@pytest.mark.parametrize("debugger,minor", PARAMS)
+def test_python_frame_selection_lasts_until_the_process_runs(follow_root: Path, debugger: str, minor: str) -> None:
+    """`pylife frame N` holds across commands at one stop and is gone after `continue`, like gdb's `frame`."""
+    session = _session(follow_root, debugger, minor)
+    selected = session.json("frame_select")
+    assert (selected["frame"], selected["selected"]) == (1, True), selected
+    assert session.json("frame_kept") == selected
+    after = session.json("frame_after_resume")
+    assert (after["frame"], after["selected"]) == (0, False), after
 
 
 @pytest.mark.parametrize("debugger,minor", PARAMS)
