@@ -276,6 +276,10 @@ class Assessor:
                 return self._alive_or_cached(verdict, address, tp, block.why)
             other = self._object_in_block(block.block + hooks, address)
             if other is not None:
+                if address < other[0] + self._object_size(*other):
+                    # Not where an object of this type starts, and inside a live
+                    # object that does: what looks like a header is its data.
+                    return self._interior(verdict, address, other, block.why)
                 return self._reused(verdict, address, other, tp.qualified, block.why)
             verdict.verdict = ALIVE
             verdict.reasons.append(block.why)
@@ -292,13 +296,19 @@ class Assessor:
             verdict.reasons.append("ob_type is 0xCD fill: the block was freed and handed out again "
                                    "(a fresh PYTHONMALLOC=debug allocation not yet written)")
             return verdict
-        floats = self._float_free_list(address)
+        # The float free list links whole blocks: the rule holds at a block's
+        # object start only (a float has no pre-header), never inside one.
+        floats = self._float_free_list(address) if offset == hooks else None
         if floats is not None:
             verdict.verdict = FREED
             verdict.stale_type = "float"
             verdict.reasons.extend([block.why, floats])
             return verdict
         other = self._object_in_block(block.block + hooks, address)
+        if other is not None and offset - hooks not in PREHEADERS and other[0] < address < other[0] + self._object_size(*other):
+            # No object ever started at this offset of the block (objects start
+            # after the hooks' header and a pre-header): data of the live one.
+            return self._interior(verdict, address, other, block.why)
         if other is not None:
             new, new_tp = other
             verdict.allocator["new_object"] = new
@@ -323,6 +333,16 @@ class Assessor:
         if self.allocator.uses_pymalloc and chunk.size <= al.SMALL_REQUEST_THRESHOLD + 16:
             return False  # pymalloc serves requests up to 512 bytes itself
         return self._live_refcount(address)
+
+    def _interior(self, verdict: Verdict, address: int, owner: tuple[int, TypeInfo], evidence: str) -> Verdict:
+        """``address`` lies inside the live object that starts its block: no verdict on it as an object."""
+        start, owner_tp = owner
+        verdict.allocator["object"] = start
+        verdict.allocator["object_type"] = owner_tp.qualified
+        verdict.reasons.append(evidence)
+        verdict.reasons.append(f"{address:#x} is {address - start} bytes into the live {owner_tp.qualified} object at "
+                               f"{start:#x}: an interior pointer, not an object start")
+        return verdict
 
     def _reused(self, verdict: Verdict, address: int, other: tuple[int, TypeInfo], stale: str | None,
                 evidence: str) -> Verdict:

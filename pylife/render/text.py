@@ -60,6 +60,8 @@ def _allocator_text(facts: dict[str, Any]) -> str:
         parts.append(f"glibc chunk {facts['chunk']:#x}, {facts.get('chunk_size')} bytes, {state}{mmapped}")
     if facts.get("new_object") is not None:
         parts.append(f"now holds a {shown(str(facts.get('new_type')))} at {facts['new_object']:#x}")
+    if facts.get("object") is not None:
+        parts.append(f"inside the live {shown(str(facts.get('object_type')))} at {facts['object']:#x}")
     return "; ".join(parts)
 
 

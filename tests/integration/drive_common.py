@@ -40,7 +40,7 @@ def _addresses(truth_path: str | None) -> dict[str, str]:
     with open(truth_path) as handle:
         truth = load_truth(handle.read())
     addresses = {name: hex(obj["address"]) for name, obj in truth.get("objects", {}).items()}
-    for name in ("bytes_payload", "victim", "leaked"):  # objects fixture; buggy scenarios
+    for name in ("bytes_payload", "zeros_payload", "victim", "leaked"):  # objects fixture; buggy scenarios
         if isinstance(truth.get(name), int):
             addresses[name] = hex(truth[name])
     pid = truth.get("python", {}).get("pid") if isinstance(truth.get("python"), dict) else None

@@ -52,6 +52,7 @@ ERROR_COMMANDS = {
 HOSTILE_COMMANDS = {
     "text:odd_name_instance": "pylife info {odd_name_instance}",
     "text:long_name_instance": "pylife info {long_name_instance}",
+    "interior_zeros_json": "pylife info {zeros_payload} --json",
 }
 # --py expressions at the fixture's stop (frames: #0 trap, #1 stop, #2 main, #3 <module>).
 PYEXPR_COMMANDS = {

@@ -40,3 +40,11 @@ def test_odd_class_names_are_shown_escaped_and_cut(session: Session, name: str) 
         assert "Evil\\x1b[2J\\x07\\x0d\\x7f\\x9b\\u202egpj.exe" in type_line
     else:
         assert "L" * 100 in type_line and "…" in type_line
+
+
+@pytest.mark.parametrize(params.SESSION_ARGS, params.sessions())
+def test_zero_bytes_inside_a_live_object_are_not_a_dead_float(session: Session) -> None:
+    """Refcount 0 and ob_type NULL inside a live bytes payload: an interior pointer, not FREED."""
+    data = session.json("interior_zeros_json")
+    assert data.get("verdict") != "FREED" and not data.get("stale_type"), data
+    assert "an interior pointer" in data.get("error", ""), data

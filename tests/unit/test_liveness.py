@@ -181,6 +181,48 @@ def test_float_free_list_links_through_ob_type(py: FakePython) -> None:
         assert any(words in r for r in data["reasons"]), data
 
 
+@pytest.mark.parametrize("hooks", [False, True], ids=["pymalloc", "debug"])
+def test_interior_pointer_into_zero_bytes_is_not_a_dead_float(py: FakePython, hooks: bool) -> None:
+    """Every aligned address inside a live bytes payload of zeros: refcount 0 and ob_type NULL
+    there are data, not the float free list; the verdict names the object holding the address."""
+    heap = FakeObmalloc(py, debug_hooks=hooks)
+    obj = heap.new_object(py.types["bytes"], py.facts["bytes"][1] + 64)
+    py.t.write_i64(obj + py.o("PyVarObject.ob_size"), 64)
+    payload = obj + py.o("PyBytesObject.ob_sval")
+    for address in range(obj + 8, payload + 64, 8):
+        data = info_json(py, address)
+        assert data.get("verdict") in (None, liveness.UNKNOWN) and not data.get("stale_type"), (address - obj, data)
+        if (address - obj) in liveness.PREHEADERS:  # an older object could have started there
+            assert f"holds a bytes object at {obj:#x}" in data["error"] and "stale pointer" in data["error"], data
+        else:
+            assert f"bytes into the live bytes object at {obj:#x}: an interior pointer" in data["error"], data
+    verdict = liveness.assess(py.target, *_parts(py), obj + 48)
+    assert verdict.verdict == liveness.UNKNOWN
+    assert verdict.allocator["object"] == obj and verdict.allocator["object_type"] == "bytes"
+
+
+def _parts(py: FakePython) -> tuple[Any, ...]:
+    session = session_of(py)
+    mem = session.memory()
+    return mem, session.runtime(mem), session.objects(mem)
+
+
+def test_interior_header_lookalike_is_not_a_reused_block(py: FakePython) -> None:
+    """A live bytes object whose payload holds a valid-looking float header: the address
+    of that copy is inside the bytes object, not a freed object whose block was reused."""
+    heap = FakeObmalloc(py)
+    obj = heap.new_object(py.types["bytes"], py.facts["bytes"][1] + 32)
+    py.t.write_i64(obj + py.o("PyVarObject.ob_size"), 32)
+    payload = obj + py.o("PyBytesObject.ob_sval")
+    inner = payload + (-payload % 8)
+    py.t.write_i64(inner, 1)
+    py.t.write_u64(inner + 8, py.types["float"])
+    verdict = liveness.assess(py.target, *_parts(py), inner)
+    assert verdict.verdict == liveness.UNKNOWN and verdict.stale_type is None, verdict
+    assert verdict.allocator["object"] == obj, verdict
+    assert "interior pointer" in execute(session_of(py), ["info", hex(inner)])
+
+
 def test_block_reused_by_a_smaller_object(py: FakePython) -> None:
     """The old object started 16 bytes into the block; a new float (24 bytes) starts at the block."""
     heap = FakeObmalloc(py)
