@@ -382,3 +382,16 @@ def test_garbage_frame_never_tracebacks(scene: Scene) -> None:
         evaluate_py(session, "x.y.z")
     except PylifeError as exc:
         assert "\n" not in str(exc)
+
+
+def test_every_object_verb_takes_py(scene: Scene) -> None:
+    py = scene.py
+    session = session_of(py)
+    conn = scene.values["inst"]
+    watched = run_json(py, ["watch", "--py", "inst"], session)
+    assert watched["address"] == conn
+    assert run_json(py, ["watches"], session)["watches"][0]["address"] == conn
+    assert run_json(py, ["history", "--py", "inst"], session)["objects"][0]["address"] == conn
+    assert run_json(py, ["unwatch", "--py", "inst", "--frame", "0"], session)["removed"] == [conn]
+    assert "is not defined" in run_json(py, ["alloc-site", "--py", "nothing"], session)["error"]
+    assert "tracemalloc" in run_json(py, ["alloc-site", "--py", "inst"], session)["error"]  # resolved, then asked
