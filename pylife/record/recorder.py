@@ -223,7 +223,7 @@ class Recorder:
             if watch.handle is not None:
                 self.pending_removals.append(watch.handle)
         if watch.options.follow and (kind == ev.ZERO or victim is not None):
-            freed = history if kind == ev.ZERO else victim
+            freed = victim if victim is not None and kind != ev.ZERO else history
             for site in follow.sites_that_knew(freed):
                 watch.stale_sites[site] = freed
         # After the bookkeeping: a log that cannot be written stops with a message, the phase stays right.
