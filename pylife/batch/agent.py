@@ -35,6 +35,9 @@ from ..session import Session
 CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL"})
 MAX_STOPS = 100_000  # a program that stops forever (e.g. a SIGTRAP loop) still ends
 MAX_CRASH_OBJECTS = 8
+# Entered by Py_BytesMain and Py_Initialize* before the first object is allocated, in 3.8-3.13
+# (Python/pylifecycle.c); exported, so found in stripped builds too.
+RUNTIME_INIT = "_PyRuntime_Initialize"
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Agent:
         self.progress = Progress(config["events"])
         self.pid: int | None = None
         self.at_hits: set[int] = set()  # --watch-at breakpoints that were reached
+        self.runtime_breakpoint: int | None = None  # where --watch-address is armed when libpython loads late
+        self.addresses_armed = False
         self.result: dict[str, Any] = {"debugger": control.debugger, "mode": config["mode"], "exit": None,
                                        "crash": None, "bt": None, "verdicts": [], "stops": [], "interrupted": None,
                                        "core_file": None, "python": None, "steps": self.progress.steps,
@@ -145,10 +150,18 @@ class Agent:
         self.progress.write({"record": "started", "pid": pid})
         self.progress.step("launch", True, {"pid": pid, "program": config["program"]})
         watch_options = ["--stop-on", config["stop_on"], "--log", config["history_log"]]
-        for name in config["watch_types"]:
+        for name in config["watch_types"]:  # pending until the type exists (watch --type handles it)
             self.verb("watch-type", ["watch", "--type", name, *self._max(), *watch_options])
-        for address in config["watch_addresses"]:
-            self.verb("watch-address", ["watch", "--address", address, *watch_options])
+        self.python_version()
+        if config["watch_addresses"] and self.result["python"] is None:
+            # libpython is not mapped yet at the first instruction: arm when the runtime is being
+            # initialised, before the first object exists.
+            try:
+                self.runtime_breakpoint = control.break_function(RUNTIME_INIT)
+            except PylifeError as exc:
+                self.progress.step("watch-address", False, {"function": RUNTIME_INIT}, str(exc))
+        else:
+            self.watch_addresses(watch_options)
         at_breakpoints: dict[int, tuple[str, str]] = {}
         for spec in config["watch_at"]:
             function, _, expression = spec.partition(":")
@@ -157,14 +170,21 @@ class Agent:
                 self.progress.step("watch-at", True, {"function": function, "expression": expression})
             except PylifeError as exc:
                 self.progress.step("watch-at", False, {"function": function}, str(exc))
-        self.python_version()
         try:
             self.loop(at_breakpoints, watch_options)
         finally:
+            if self.runtime_breakpoint is not None and not self.addresses_armed:
+                self.progress.step("watch-address", False, {"function": RUNTIME_INIT},
+                                   f"{RUNTIME_INIT} was never entered: the program did not start CPython")
             for number, (function, expression) in at_breakpoints.items():
                 if number not in self.at_hits:  # a pending breakpoint that never resolved says nothing by itself
                     self.progress.step("watch-at", False, {"function": function, "expression": expression},
                                        f"{function} was never entered (no such function, or never called)")
+
+    def watch_addresses(self, watch_options: list[str]) -> None:
+        self.addresses_armed = True
+        for address in self.config["watch_addresses"]:
+            self.verb("watch-address", ["watch", "--address", address, *watch_options])
 
     def _max(self) -> list[str]:
         return ["--max", str(self.config["max_objects"])] if self.config.get("max_objects") else []
@@ -187,6 +207,10 @@ class Agent:
             if stop.kind == "signal" and stop.signal in CRASH_SIGNALS:
                 self.crash(stop)
                 return
+            if stop.kind == "breakpoint" and stop.breakpoint == self.runtime_breakpoint:
+                if not self.addresses_armed:  # entered again by Py_InitializeFromConfig: once is enough
+                    self.watch_addresses(watch_options)
+                continue
             if stop.kind == "breakpoint" and stop.breakpoint in at_breakpoints:
                 self.at_hits.add(stop.breakpoint)
                 self.watch_at(*at_breakpoints[stop.breakpoint], watch_options)
