@@ -63,6 +63,8 @@ class Control(Protocol):
     def resume(self, pass_signal: bool = False) -> Stop: ...
     def break_function(self, function: str) -> int: ...  # pending until the function's library loads
     def select_frame(self, function: str) -> bool: ...  # the innermost frame of FUNC (not an inlined callee)
+    def watch_write_stop(self, address: int) -> int: ...  # a plain 8-byte write watchpoint that stops
+    def delete_watch(self, number: int) -> None: ...
     def kill(self) -> None: ...
     def alive(self) -> bool: ...
     def save_core(self, path: str) -> None: ...  # raises PylifeError
@@ -95,6 +97,8 @@ class Agent:
         self.at_hits: set[int] = set()  # --watch-at breakpoints that were reached
         self.runtime_breakpoint: int | None = None  # where --watch-address is armed when libpython loads late
         self.addresses_armed = False
+        self.pending_addresses: dict[int, str] = {}  # plain write watchpoint -> followed address with no object yet
+        self.address_errors: dict[str, str] = {}  # why `watch --address` could not arm yet
         self.result: dict[str, Any] = {"debugger": control.debugger, "mode": config["mode"], "exit": None,
                                        "crash": None, "bt": None, "verdicts": [], "stops": [], "interrupted": None,
                                        "core_file": None, "python": None, "steps": self.progress.steps,
@@ -173,6 +177,10 @@ class Agent:
         try:
             self.loop(at_breakpoints, watch_options)
         finally:
+            for address in self.pending_addresses.values():
+                self.progress.step("watch-address", False, {"address": address},
+                                   f"no object ever lived at {address} (same program, environment and debugger as "
+                                   f"the run that printed it?): {self.address_errors.get(address)}")
             if self.runtime_breakpoint is not None and not self.addresses_armed:
                 self.progress.step("watch-address", False, {"function": RUNTIME_INIT},
                                    f"{RUNTIME_INIT} was never entered: the program did not start CPython")
@@ -182,9 +190,32 @@ class Agent:
                                        f"{function} was never entered (no such function, or never called)")
 
     def watch_addresses(self, watch_options: list[str]) -> None:
+        """Follow each address; where no object lives yet, a plain write watchpoint waits for the first one."""
         self.addresses_armed = True
         for address in self.config["watch_addresses"]:
-            self.verb("watch-address", ["watch", "--address", address, *watch_options])
+            self.try_address(address, watch_options)
+
+    def try_address(self, address: str, watch_options: list[str]) -> None:
+        argv = ["watch", "--address", address, *watch_options]
+        try:
+            output = execute(self.control.session(), [*argv, "--json"])
+            document = json.loads(output.strip().splitlines()[0])
+        except (CommandFailed, ValueError, IndexError) as exc:
+            document = {"error": str(exc)}
+        if "error" not in document:
+            self.progress.step("watch-address", True, {"command": argv})
+            return
+        self.address_errors[address] = str(document["error"])
+        try:  # nothing there yet (the heap is not mapped, or the block is free): wait for a write
+            self.pending_addresses[self.control.watch_write_stop(int(address, 0))] = address
+        except (PylifeError, ValueError) as exc:
+            self.progress.step("watch-address", False, {"command": argv}, str(exc))
+
+    def address_written(self, number: int, watch_options: list[str]) -> None:
+        """The first writes to a followed address: an object may have moved in; try again."""
+        address = self.pending_addresses.pop(number)
+        self.control.delete_watch(number)  # before pylife's own watch takes a hardware slot
+        self.try_address(address, watch_options)
 
     def _max(self) -> list[str]:
         return ["--max", str(self.config["max_objects"])] if self.config.get("max_objects") else []
@@ -207,6 +238,9 @@ class Agent:
             if stop.kind == "signal" and stop.signal in CRASH_SIGNALS:
                 self.crash(stop)
                 return
+            if stop.kind == "watchpoint" and stop.breakpoint in self.pending_addresses:
+                self.address_written(stop.breakpoint, watch_options)
+                continue
             if stop.kind == "breakpoint" and stop.breakpoint == self.runtime_breakpoint:
                 if not self.addresses_armed:  # entered again by Py_InitializeFromConfig: once is enough
                     self.watch_addresses(watch_options)

@@ -121,6 +121,18 @@ class GdbControl:
             return False
         return False
 
+    def watch_write_stop(self, address: int) -> int:
+        try:
+            point = gdb.Breakpoint(f"*(long *) {address:#x}", gdb.BP_WATCHPOINT, gdb.WP_WRITE)
+        except (gdb.error, RuntimeError) as exc:
+            raise UserError(f"cannot watch {address:#x}: {exc}") from None
+        return int(point.number)
+
+    def delete_watch(self, number: int) -> None:
+        for point in gdb.breakpoints():
+            if point.number == number and point.is_valid():
+                point.delete()
+
     def kill(self) -> None:
         if self.alive():
             gdb.execute("kill", to_string=True)

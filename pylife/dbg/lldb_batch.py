@@ -121,6 +121,16 @@ class LldbControl:
                 return True
         return False
 
+    def watch_write_stop(self, address: int) -> int:
+        error = lldb.SBError()
+        point = self.sb.GetSelectedTarget().WatchAddress(address, 8, False, True, error)
+        if not error.Success() or not point.IsValid():
+            raise UserError(f"cannot watch {address:#x}: {error.GetCString() or 'refused'}")
+        return int(point.GetID())
+
+    def delete_watch(self, number: int) -> None:
+        self.sb.GetSelectedTarget().DeleteWatchpoint(number)
+
     def kill(self) -> None:
         process = self.sb.GetSelectedTarget().GetProcess()
         if process.IsValid() and self.alive():
