@@ -102,9 +102,13 @@ def _executable(name: str) -> str:
     if path is None or not os.path.isfile(path):
         raise UserError(f"{name}: no such program")
     with open(path, "rb") as handle:
-        if handle.read(4) != b"\x7fELF":
-            raise UserError(f"{name} is not an executable the debugger can run (a script? run its interpreter: "
-                            f"pylife run -- python3 {name})")
+        head = handle.read(128)
+    if head.startswith(b"#!"):
+        interpreter = head[2:].split(b"\n")[0].decode(errors="replace").strip()
+        raise UserError(f"{path} is a script ({interpreter}), not a program the debugger can run: give its "
+                        f"interpreter's path (a pyenv shim? $(pyenv which {os.path.basename(name)}))")
+    if not head.startswith(b"\x7fELF"):
+        raise UserError(f"{path} is not an executable the debugger can run (an ELF program such as python3)")
     return os.path.abspath(path)
 
 

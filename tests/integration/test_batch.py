@@ -251,7 +251,8 @@ def test_ctrl_c_and_timeout_stop_cleanly_and_write_the_report(runs: Runs, debugg
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     env = _env({"PYLIFE_LOG_DIR": str(tmp_path)})
-    for args, message in ((["run", "--", str(BUGGY / "scenarios.py")], "is not an executable the debugger can run"),
+    for args, message in ((["run", "--", str(BUGGY / "build.py")], "is not an executable the debugger can run"),
+                          (["run", "--", str(REPO_ROOT / "scripts" / "demo.sh")], "is a script (/usr/bin/env bash)"),
                           (["run", "--", "no-such-program-for-pylife"], "no such program"),
                           (["run", "--watch-at", "nocolon", "--", "true"], "expected C_FUNCTION:EXPR"),
                           (["run"], "no program")):
