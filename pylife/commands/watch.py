@@ -51,7 +51,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "stop_on": options.stop_on,
         "follow": follow,
         "occupancy": watch.history.occupancy,
-        "slots_used": len(recorder.watches),
+        "slots_used": recorder.slots_used(),
         "slots_total": HARDWARE_SLOTS,
         "log": recorder.log.path,
         "warnings": warnings,
@@ -74,10 +74,10 @@ def run_unwatch(session: Session, args: argparse.Namespace) -> Report:
         raise UserError("give an address, --py EXPR or --all")
     for address in addresses:
         watch = recorder.unwatch(address)
-        if watch.handle is not None:
-            session.target.remove(watch.handle)
+        for handle in watch.handles():
+            session.target.remove(handle)
     session.apply_pending()
-    return Report("unwatch", {"removed": addresses, "slots_used": len(recorder.watches), "slots_total": HARDWARE_SLOTS})
+    return Report("unwatch", {"removed": addresses, "slots_used": recorder.slots_used(), "slots_total": HARDWARE_SLOTS})
 
 
 def add_watches_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,8 @@ def run_watches(session: Session, args: argparse.Namespace) -> Report:
     session.apply_pending()
     recorder = session.recorder
     rows = [{"address": a, "type": w.history.type, "refcnt": w.last, "phase": w.phase, "events": len(w.history.events),
-             "stop_on": w.options.stop_on, "follow": w.options.follow, "occupancy": w.history.occupancy}
+             "stop_on": w.options.stop_on, "follow": w.options.follow, "occupancy": w.history.occupancy,
+             "slots": w.slots}
             for a, w in recorder.watches.items()]
-    return Report("watches", {"watches": rows, "slots_used": len(rows), "slots_total": HARDWARE_SLOTS,
+    return Report("watches", {"watches": rows, "slots_used": recorder.slots_used(), "slots_total": HARDWARE_SLOTS,
                               "log": recorder.log.path})

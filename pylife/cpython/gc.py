@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import UnreadableMemory
 from ..target import Memory
+from .objects import Objects
 from .runtime import Runtime, interpreters
 
 PERMANENT_GENERATION = 3  # gc.freeze() moves objects to the permanent generation
@@ -47,6 +48,10 @@ def gc_info(mem: Memory, runtime: Runtime, address: int, is_gc: bool) -> GcInfo:
     if not is_gc:
         return GcInfo(False, None, note="type does not use the cyclic GC")
     L = runtime.layout
+    if L.free_threaded:
+        # pycore_gc.h (Py_GIL_DISABLED): ob_gc_bits says tracked; no generation lists exist.
+        tracked = Objects(mem, L).ft_header(address).tracked
+        return GcInfo(tracked, None, note="free-threaded build: the GC walks mimalloc heaps, no generations")
     head_size = L["PyGC_Head.size"]
     gc_head = address - head_size
     gc_next = mem.ptr(gc_head) & _POINTER_MASK

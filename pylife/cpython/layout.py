@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import Unsupported
+from . import free_threaded
 from .layouts_generated import DEBUG_TABLES, TABLES
 
 # Include/object.h tp_flags bits (cpython-internals.md §3.2).
@@ -74,6 +75,19 @@ class Layout:
     @property
     def key(self) -> tuple[int, int]:
         return self.version.minor_key
+
+    @property
+    def free_threaded(self) -> bool:
+        """Py_GIL_DISABLED (3.13t+): the object header of free_threaded.py, mimalloc heaps."""
+        return self.version.free_threaded
+
+    def refcount_fields(self) -> tuple[tuple[str, int, int], ...]:
+        """(name, offset, size) of the words a refcount change writes: one hardware
+        watchpoint each. Free-threaded: ob_ref_local and ob_ref_shared (refcount.h);
+        else the 8-byte ob_refcnt word."""
+        if self.free_threaded:
+            return free_threaded.WATCH_FIELDS
+        return (("ob_refcnt", self["PyObject.ob_refcnt"], 8),)
 
     def has_immortal_objects(self) -> bool:
         """PEP 683: immortal refcounts exist from 3.12 (Include/object.h)."""
@@ -153,7 +167,12 @@ def table_for(version: PythonVersion) -> tuple[dict[str, int], str]:
     A debug build gets its own table when one was generated from a debug
     build's DWARF, else the release table (see has_debug_table)."""
     if version.free_threaded:
-        raise Unsupported(f"CPython {version} free-threaded builds are not supported yet")
+        gil = TABLES.get(version.minor_key)
+        if gil is None:
+            raise Unsupported(f"no layout for free-threaded CPython {version.major}.{version.minor}")
+        return (free_threaded.derive_table(gil),
+                f"the {version.major}.{version.minor} release table with the free-threaded object header "
+                "(object structs 16 bytes further; derived, not verified on a binary)")
     if has_debug_table(version):
         return (dict(DEBUG_TABLES[version.minor_key]),
                 f"generated table for {version.major}.{version.minor} debug builds (DWARF of a Py_DEBUG build)")

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import NotAnObject, PylifeError, UnreadableMemory
 from ..target import Memory, Target, TargetKind
 from . import allocators as al
+from . import free_threaded
 from .objects import Objects, TypeInfo, plausible_pointer
 from .pool_shape import SHAPE_NOTE, pool_block_by_shape
 from .runtime import Runtime
@@ -163,6 +164,10 @@ class Assessor:
         region = static_region(self.target, self.runtime, address)
         if region is not None:
             return self._static(verdict, address, region, tp, type_error)
+        if self.layout.free_threaded:
+            facts["region"] = "mimalloc"
+            verdict.reasons.append(free_threaded.MIMALLOC_UNKNOWN)
+            return verdict
         block: al.PoolBlock | None = None
         inside: bool | None = None
         if self.allocator.uses_pymalloc is not False:

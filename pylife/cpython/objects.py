@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import NotAnObject, PylifeError, UnreadableMemory
 from ..target import Memory
+from . import free_threaded
 from .layout import (
     TPFLAGS_HAVE_GC,
     TPFLAGS_HEAPTYPE,
@@ -76,9 +77,16 @@ class Objects:
     # ---- header and type -------------------------------------------------
 
     def refcount(self, address: int) -> tuple[int, bool]:
-        """(ob_refcnt, immortal) as stored."""
+        """(ob_refcnt, immortal) as stored; free-threaded: Py_REFCNT from both fields."""
+        if self.layout.free_threaded:
+            header = self.ft_header(address)
+            return header.refcount(free_threaded.deferred_bias(self.layout.key)), header.immortal
         raw = self.mem.i64(address + self.layout["PyObject.ob_refcnt"])
         return raw, self.layout.is_immortal(raw)
+
+    def ft_header(self, address: int) -> free_threaded.Header:
+        """The free-threaded object header (free_threaded.py)."""
+        return free_threaded.Header.decode(self.mem.read(address, free_threaded.HEADER_SIZE))
 
     def type_address(self, address: int) -> int:
         return self.mem.ptr(address + self.layout["PyObject.ob_type"])

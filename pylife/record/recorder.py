@@ -62,6 +62,12 @@ class Watch:
     stop_reason: str | None = field(default=None)
     # Followed address: C sites that wrote a freed occupant's count -> that occupant (follow.py).
     stale_sites: dict[str, History] = field(default_factory=dict)
+    # Free-threaded builds: ob_ref_shared's watchpoint besides ob_ref_local's (one slot each).
+    more_handles: list[int] = field(default_factory=list)
+    slots: int = 1
+
+    def handles(self) -> list[int]:
+        return ([self.handle] if self.handle is not None else []) + self.more_handles
 
 
 class Recorder:
@@ -93,30 +99,43 @@ class Recorder:
             raise NotLive("cannot watch on a core file: post-mortem has no future (pylife history --load reads a log)")
         if address in self.watches:
             raise UserError(f"{address:#x} is already watched")
-        if len(self.watches) >= HARDWARE_SLOTS:
-            used = ", ".join(f"{a:#x}" for a in self.watches)
-            raise UserError(f"all {HARDWARE_SLOTS} hardware watchpoint slots are in use ({used}); pylife unwatch one first")
         mem = session.memory()
         objects = session.objects(mem)
+        fields = objects.layout.refcount_fields()
+        if self.slots_used() + len(fields) > HARDWARE_SLOTS:
+            used = ", ".join(f"{a:#x}" for a in self.watches)
+            need = "" if len(fields) == 1 else f"; a free-threaded object needs {len(fields)} (" + \
+                " and ".join(name for name, _offset, _size in fields) + ")"
+            raise UserError(f"all {HARDWARE_SLOTS} hardware watchpoint slots are in use ({used}){need}; "
+                            "pylife unwatch one first")
         tp = objects.type_of(address)
         refcnt, immortal = objects.refcount(address)
         layout = objects.layout
         warnings = []
         if immortal:
             warnings.append(f"{address:#x} is immortal: CPython never writes its refcount, so its history will stay empty")
-        field_address = address + layout["PyObject.ob_refcnt"]
+        if len(fields) > 1:
+            warnings.append(f"free-threaded build: {' and '.join(n for n, _o, _s in fields)} are watched, "
+                            f"{len(fields)} hardware slots for this object")
+        field_address = address + fields[0][1]
         previous = self.history_of(address)
         history = History(address, tp.qualified, initial=refcnt,
                           occupancy=0 if previous is None else previous.occupancy + 1)
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
-        watch = Watch(history, field_address, WATCH_SIZE, options, last=refcnt, block=address - preheader,
-                      block_size=objects.size(address, tp))
-        # Nothing is recorded unless both the watchpoint and the log work.
-        watch.handle = arm(field_address, WATCH_SIZE, lambda hit: self.on_hit(session, watch, hit))
+        watch = Watch(history, field_address, fields[0][2], options, last=refcnt, block=address - preheader,
+                      block_size=objects.size(address, tp), slots=len(fields))
+        # Nothing is recorded unless every watchpoint and the log work.
         try:
+            for index, (_name, offset, size) in enumerate(fields):
+                handle = arm(address + offset, size, lambda hit: self.on_hit(session, watch, hit))
+                if index == 0:
+                    watch.handle = handle
+                else:
+                    watch.more_handles.append(handle)
             self.log.watch(history)
         except PylifeError:
-            target.remove(watch.handle)
+            for handle in watch.handles():
+                target.remove(handle)
             raise
         self.histories[history.key] = history
         self.watches[address] = watch
@@ -139,6 +158,10 @@ class Recorder:
             self.log.close(watch.history)
         return watch
 
+    def slots_used(self) -> int:
+        """Hardware watchpoints in use: one per watched word (two per free-threaded object)."""
+        return sum(w.slots for w in self.watches.values())
+
     def clear(self) -> None:
         self.histories = {key: h for key, h in self.histories.items() if key[0] in self.watches}
 
@@ -147,7 +170,7 @@ class Recorder:
 
         Returns the debugger handles of the watchpoints to delete (a watchpoint
         left armed would record the next run's writes into a closed history)."""
-        handles = [w.handle for w in self.watches.values() if w.handle is not None]
+        handles = [h for w in self.watches.values() for h in w.handles()]
         handles += self.pending_removals
         self.pending_removals = []
         for watch in self.watches.values():
@@ -178,8 +201,11 @@ class Recorder:
 
     def _on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
         target = session.target
-        raw = target.read(watch.field_address, 8)
-        new = struct.unpack("<q", raw)[0]
+        if watch.slots > 1:  # free-threaded: Py_REFCNT is ob_ref_local + (ob_ref_shared >> 2)
+            new = Objects(Memory(target), session.runtime().layout).refcount(watch.history.address)[0]
+        else:
+            raw = target.read(watch.field_address, 8)
+            new = struct.unpack("<q", raw)[0]
         old = watch.last
         if new == old or watch.phase == "closed":
             return False
@@ -220,8 +246,7 @@ class Recorder:
             history.closed = message
             watch.phase = "closed"
             self.watches.pop(history.address, None)
-            if watch.handle is not None:
-                self.pending_removals.append(watch.handle)
+            self.pending_removals.extend(watch.handles())
         if watch.options.follow and (kind == ev.ZERO or victim is not None):
             freed = victim if victim is not None and kind != ev.ZERO else history
             for site in follow.sites_that_knew(freed):

@@ -69,6 +69,24 @@ def interpreters() -> dict[str, Interpreter | None]:
 
 
 @functools.cache
+def free_threaded_interpreters() -> list[Path]:
+    """Free-threaded builds: pyenv's 3.1X.Yt, python3.1Xt on PATH (tests/integration/test_free_threaded.py)."""
+    found: list[Path] = []
+    root = pyenv_root()
+    if root is not None:
+        for directory in sorted((root / "versions").glob("3.*t")):
+            match = re.match(r"^(3\.\d+)\.\d+t$", directory.name)
+            binary = directory / "bin" / f"python{match.group(1)}t" if match else None
+            if binary is not None and binary.is_file():
+                found.append(binary)
+    for minor in ("3.13", "3.14", "3.15"):
+        on_path = shutil.which(f"python{minor}t")
+        if on_path:
+            found.append(Path(on_path))
+    return found
+
+
+@functools.cache
 def debugger_paths() -> dict[str, str | None]:
     return {name: shutil.which(program) for name, program in DEBUGGER_PROGRAMS.items()}
 
@@ -96,6 +114,9 @@ def summary_lines() -> list[str]:
     lines.extend(f"  + {entry}" for entry in ran)
     if missing:
         lines.append("interpreters MISSING (their tests were SKIPPED): " + ", ".join(missing))
+    threaded = free_threaded_interpreters()
+    lines.append(f"free-threaded CPython: {threaded[0]}" if threaded
+                 else "free-threaded CPython: NONE FOUND (test_free_threaded.py SKIPPED; fake images only)")
     for name, program in DEBUGGER_PROGRAMS.items():
         path = debugger_paths()[name]
         reason = debugger_skip_reason(name)

@@ -172,12 +172,6 @@ def test_debug_offsets_of_an_unknown_version(version: int, words: str) -> None:
     assert words in str(run_json(py, ["version"])["error"])
 
 
-def test_free_threaded_build_is_unsupported() -> None:
-    py = FakePython((3, 13))
-    py.t.write_u64(py.runtime + 16, 1)  # _Py_DebugOffsets.free_threaded
-    assert "free-threaded" in str(run_json(py, ["version"])["error"])
-
-
 def test_debug_build_from_the_soname() -> None:
     py = FakePython((3, 12))
     py.target.module_list[1] = Module("/opt/py/lib/libpython3.12d.so.1.0", 0)

@@ -1,0 +1,202 @@
+"""Free-threaded builds (3.13t, 3.14t) on fake images laid out to the Py_GIL_DISABLED headers.
+
+No free-threaded interpreter exists on this machine: these images follow
+Include/object.h (the 32-byte header: ob_tid, ob_flags/_padding, ob_mutex,
+ob_gc_bits, ob_ref_local, ob_ref_shared, ob_type), refcount.h (immortal
+local == UINT32_MAX; shared count << 2 | flags) and pycore_object.h (the
+deferred-refcount bias: 3.13 +1 local, 3.14 +PY_SSIZE_T_MAX/8 shared). The
+runtime is a FakePython whose _Py_DebugOffsets say free_threaded = 1.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from pylife.commands import CommandFailed, execute
+from pylife.cpython import free_threaded as ft
+from pylife.cpython.layout import PythonVersion, table_for
+from pylife.cpython.layouts_generated import TABLES
+from pylife.record import events as ev
+from pylife.session import Session
+from pylife.target import NativeFrame
+
+from .builders import DEBUG_OFFSETS_3_13_0, FakePython
+from .support import run_json
+
+# The images reuse FakePython's 3.13 _Py_DebugOffsets (the order pylife parses); the header is 3.14t's too.
+FT_KEYS = [(3, 13)]
+OBJECT_GROUPS = {"pyobject", "type_object", "tuple_object", "list_object", "dict_object", "float_object",
+                 "long_object", "bytes_object", "unicode_object", "code_object"}
+FT_BASE = 0x7F50_0000_0000
+TPFLAGS_TYPE_SUBCLASS = 1 << 31
+TPFLAGS_HAVE_GC = 1 << 14
+OWNER = 0x7FFF_F7D8_A740  # the owning thread's _Py_ThreadId() (its TCB: fs_base)
+
+
+@pytest.fixture(autouse=True)
+def _log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYLIFE_LOG_DIR", str(tmp_path))
+
+
+class FtImage:
+    """A free-threaded process image: the FakePython runtime flagged free-threaded, objects laid out by hand."""
+
+    def __init__(self, key: tuple[int, int]) -> None:
+        self.py = FakePython.fresh(key)
+        self.t = self.py.target
+        # A free-threaded build's _Py_DebugOffsets: its flag set, object offsets 16 bytes further.
+        self.py.write_debug_offsets({(group, name): value + ft.HEADER_GROWTH
+                                     for group, fields in DEBUG_OFFSETS_3_13_0 if group in OBJECT_GROUPS
+                                     for name, value in fields})
+        self.t.write_u64(self.py.runtime + 16, 1)  # _Py_DebugOffsets.free_threaded
+        version = PythonVersion(key[0], key[1], 0, free_threaded=True)
+        self.L, _source = table_for(version)
+        self.cursor = FT_BASE
+        self.t.map(FT_BASE, 0x10000)
+        self.metatype = self._type(b"type", TPFLAGS_TYPE_SUBCLASS, meta=None)
+        self.float_type = self._type(b"float", 0)
+        self.tuple_type = self._type(b"tuple", TPFLAGS_HAVE_GC)
+
+    def alloc(self, size: int) -> int:
+        address = self.cursor
+        self.cursor += -(-size // 16) * 16
+        return address
+
+    def header(self, obj: int, tp: int, local: int = 1, shared: int = 0, gc_bits: int = 0, tid: int = OWNER) -> None:
+        self.t.write(obj, struct.pack("<QHBBIqQ", tid, 0, 0, gc_bits, local, shared, tp))
+
+    def _type(self, name: bytes, flags: int, meta: int | None = 0) -> int:
+        L = self.L
+        tp = self.alloc(L["PyTypeObject.size"])
+        text = self.alloc(len(name) + 1)
+        self.t.write(text, name + b"\0")
+        self.header(tp, tp if meta is None else self.metatype, local=ft.IMMORTAL_REFCNT_LOCAL, tid=0)
+        self.t.write_u64(tp + L["PyTypeObject.tp_name"], text)
+        self.t.write_u64(tp + L["PyTypeObject.tp_flags"], flags | (1 << 12))  # READY
+        self.t.write_u64(tp + L["PyTypeObject.tp_basicsize"], 48 if name == b"float" else L["PyTypeObject.size"])
+        return tp
+
+    def float(self, value: float, **header: int) -> int:
+        obj = self.alloc(48)
+        self.header(obj, self.float_type, **header)
+        self.t.write_f64(obj + self.L["PyFloatObject.ob_fval"], value)
+        return obj
+
+
+@pytest.fixture(params=FT_KEYS, ids=lambda k: f"{k[0]}.{k[1]}t")
+def image(request: pytest.FixtureRequest) -> FtImage:
+    return FtImage(request.param)
+
+
+# ---- the header and Py_REFCNT --------------------------------------------------------------
+
+
+def _header(local: int, shared: int, gc_bits: int = 0) -> ft.Header:
+    return ft.Header.decode(struct.pack("<QHBBIqQ", OWNER, 0, 0, gc_bits, local, shared, 0x1000))
+
+
+def test_refcount_is_local_plus_shifted_shared() -> None:
+    bias = ft.deferred_bias((3, 14))
+    assert _header(3, 0).refcount(bias) == 3
+    assert _header(2, (5 << 2) | 1).refcount(bias) == 7 and _header(2, (5 << 2) | 1).shared_flag == "maybe-weakref"
+    merged = _header(0, (4 << 2) | 3)
+    assert merged.refcount(bias) == 4 and merged.shared_flag == "merged"
+    # Another thread's decref may leave ob_ref_shared briefly negative (arithmetic shift).
+    assert _header(3, -(1 << 2) | 2).refcount(bias) == 2
+    immortal = _header(ft.IMMORTAL_REFCNT_LOCAL, 0)
+    assert immortal.immortal and immortal.refcount(bias) == ft.IMMORTAL_INITIAL_REFCNT
+
+
+def test_deferred_refcount_bias_is_removed_per_version() -> None:
+    # 3.13 _PyObject_SetDeferredRefcount: local += 1, shared = _Py_REF_QUEUED.
+    assert _header(1 + 2, 2, ft.GC_DEFERRED).refcount(ft.deferred_bias((3, 13))) == 2
+    # 3.14: shared += _Py_REF_DEFERRED.
+    deferred = _header(1, ft.REF_DEFERRED + (3 << 2), ft.GC_DEFERRED)
+    assert deferred.deferred and deferred.refcount(ft.deferred_bias((3, 14))) == 4
+    assert deferred.facts()["ob_gc_bits"] == ["deferred"]
+
+
+@pytest.mark.parametrize("key", FT_KEYS, ids=lambda k: f"{k[0]}.{k[1]}t")
+def test_derived_table_moves_object_structs_by_the_header(key: tuple[int, int]) -> None:
+    gil = TABLES[key]
+    table, source = table_for(PythonVersion(key[0], key[1], 0, free_threaded=True))
+    assert "derived" in source and "not verified" in source
+    assert (table["PyObject.size"], table["PyObject.ob_type"], table["PyObject.ob_ref_local"]) == (32, 24, 12)
+    assert "PyObject.ob_refcnt" not in table  # no single refcount word: code must not read one
+    assert table["PyTupleObject.ob_item"] == gil["PyTupleObject.ob_item"] + 16
+    assert table["PyTypeObject.tp_flags"] == gil["PyTypeObject.tp_flags"] + 16
+    assert table["PyVarObject.ob_size"] == 32 and table["PyGC_Head.size"] == 0
+    assert table["PyDictKeysObject.dk_nentries"] == gil["PyDictKeysObject.dk_nentries"]  # not an object
+
+
+# ---- the verbs ------------------------------------------------------------------------------------
+
+
+def test_version_says_free_threaded(image: FtImage) -> None:
+    data = run_json(image.py, ["version"])
+    assert data["threading"] == "free-threaded" and "free-threaded object header" in data["layout_source"], data
+
+
+def test_info_gives_type_refcount_and_an_unknown_verdict(image: FtImage) -> None:
+    obj = image.float(2.5, local=2, shared=(3 << 2) | 1)
+    data = run_json(image.py, ["info", hex(obj)])
+    assert (data["type"], data["refcnt"], data["immortal"], data["preview"]) == ("float", 5, False, "2.5"), data
+    # mimalloc pages are not read: never a guessed ALIVE or FREED.
+    assert data["verdict"] == "UNKNOWN" and any("mimalloc" in r for r in data["reasons"]), data
+    immortal = image.float(1.0, local=ft.IMMORTAL_REFCNT_LOCAL, tid=0)
+    assert run_json(image.py, ["info", hex(immortal)])["immortal"] is True
+
+
+def test_gc_state_comes_from_ob_gc_bits(image: FtImage) -> None:
+    tup = image.alloc(48)
+    image.header(tup, image.tuple_type, gc_bits=ft.GC_TRACKED)
+    gc = run_json(image.py, ["info", hex(tup)])["gc"]
+    assert gc["tracked"] is True and gc["generation"] is None, gc
+
+
+def _unnamed(offset: int) -> NativeFrame:
+    return NativeFrame(0x7F00_0000_0000 + offset, f"libpython3.14t.so.1.0+{offset:#x}", None, None,
+                       "/usr/lib/libpython3.14t.so.1.0")
+
+
+def _fire(image: FtImage, handle: int, field: str, value: int, frames: list[NativeFrame]) -> bool:
+    address, _size, _on_hit = image.t.watchpoints[handle]
+    if field == "local":
+        image.t.write_u32(address, value)
+    else:
+        image.t.write_i64(address, value)
+    image.t.selected_thread = 1
+    image.t.frames[1] = frames
+    return image.t.fire(handle)
+
+
+def test_watch_covers_both_fields_with_two_slots(image: FtImage) -> None:
+    obj = image.float(2.5, local=1, shared=0)
+    session = Session(image.t)
+    data = run_json(image.py, ["watch", hex(obj)], session)
+    assert (data["refcnt"], data["slots_used"], data["slots_total"]) == (1, 2, 4), data
+    assert any("ob_ref_local and ob_ref_shared" in w and "2 hardware slots" in w for w in data["warnings"])
+    spans = sorted((a - obj, size) for a, size, _hit in image.t.watchpoints.values())
+    assert spans == [(ft.OB_REF_LOCAL, 4), (ft.OB_REF_SHARED, 8)]
+    local, shared = sorted(image.t.watchpoints, key=lambda h: image.t.watchpoints[h][0])
+    # The owner increfs (local), another thread increfs (shared += 1 << 2), then both drop theirs.
+    assert _fire(image, local, "local", 2, [_unnamed(0x10)]) is False
+    assert _fire(image, shared, "shared", 1 << 2, [_unnamed(0x20)]) is False
+    assert _fire(image, shared, "shared", 0, [_unnamed(0x30)]) is False
+    assert _fire(image, local, "local", 1, [_unnamed(0x40)]) is False
+    assert _fire(image, local, "local", 0, [_unnamed(0x50)]) is False
+    history = session.recorder.histories[obj]
+    assert [(e.old, e.new, e.kind) for e in history.events] == [
+        (1, 2, ev.INCREF), (2, 3, ev.INCREF), (3, 2, ev.DECREF), (2, 1, ev.DECREF), (1, 0, ev.ZERO)]
+    listing = run_json(image.py, ["watches"], session)
+    assert listing["slots_used"] == 2 and listing["watches"][0]["slots"] == 2
+    # A second object takes the last two slots; a third is refused, naming why.
+    other = image.float(3.5)
+    assert run_json(image.py, ["watch", hex(other)], session)["slots_used"] == 4
+    with pytest.raises(CommandFailed, match=r"needs 2 \(ob_ref_local and ob_ref_shared\)"):
+        execute(session, ["watch", hex(image.float(4.5))])
+    assert run_json(image.py, ["unwatch", hex(obj)], session)["slots_used"] == 2
+    assert len(image.t.watchpoints) == 2
