@@ -171,7 +171,7 @@ def table_for(version: PythonVersion) -> tuple[dict[str, int], str]:
         if gil is None:
             raise Unsupported(f"no layout for free-threaded CPython {version.major}.{version.minor}")
         return (free_threaded.derive_table(gil),
-                f"the {version.major}.{version.minor} release table with the free-threaded object header "
+                f"{version.major}.{version.minor} release table with the free-threaded object header "
                 "(object structs 16 bytes further; derived, not verified on a binary)")
     if has_debug_table(version):
         return (dict(DEBUG_TABLES[version.minor_key]),
