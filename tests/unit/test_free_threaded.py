@@ -188,7 +188,8 @@ def test_watch_covers_both_fields_with_two_slots(image: FtImage) -> None:
     assert _fire(image, shared, "shared", 0, [_unnamed(0x30)]) is False
     assert _fire(image, local, "local", 1, [_unnamed(0x40)]) is False
     assert _fire(image, local, "local", 0, [_unnamed(0x50)]) is False
-    history = session.recorder.histories[obj]
+    history = session.recorder.history_of(obj)
+    assert history is not None
     assert [(e.old, e.new, e.kind) for e in history.events] == [
         (1, 2, ev.INCREF), (2, 3, ev.INCREF), (3, 2, ev.DECREF), (2, 1, ev.DECREF), (1, 0, ev.ZERO)]
     listing = run_json(image.py, ["watches"], session)
