@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import PylifeError, UnreadableMemory, Unsupported
 from ..target import Memory, Target, TargetKind
-from . import debug_offsets
+from . import debug_offsets, offsets_check
 from .layout import Layout, PythonVersion, has_debug_table, table_for
 
 _LIBPYTHON = re.compile(r"^libpython(\d+)\.(\d+)([a-z]*)\.so")
@@ -94,6 +94,12 @@ def detect(target: Target, mem: Memory) -> Runtime:
     warnings: list[str] = []
     if debug and not has_debug_table(version):
         warnings.append("debug build: offsets come from a release-build table and may differ")
+    if offsets_override:
+        # Target memory like any other: checked before it replaces the table.
+        rejected = offsets_check.problem(offsets_override, table)
+        if rejected is not None:
+            warnings.append(f"_Py_DebugOffsets in the target look corrupt ({rejected}); using the {source}")
+            offsets_override = None
     if offsets_override:
         mismatched = sorted(k for k, v in offsets_override.items() if k in table and table[k] != v)
         table.update(offsets_override)
