@@ -18,7 +18,14 @@ def text(report: dict[str, Any]) -> str:
     lines = []
     exit_ = report["exit"]
     if report["kind"] == "run":
-        status = f"exit code {exit_['code']}" if exit_["code"] is not None else f"signal {exit_['signal']}"
+        if exit_["code"] is not None:
+            status = f"exit code {exit_['code']}"
+        elif exit_["signal"] is not None:
+            status = f"signal {exit_['signal']}"
+        elif report.get("stopped_by_pylife"):
+            status = "stopped by --stop-on (the program was killed there)"
+        else:
+            status = "did not finish"
         lines.append(f"{escape(' '.join(report['program'] or []))}: {status}"
                      + (f" ({report['interrupted']})" if report.get("interrupted") else ""))
     crash = report.get("crash")

@@ -315,3 +315,15 @@ def test_a_step_that_cannot_work_is_said_not_skipped(runs: Runs, debugger: str) 
     assert report["failures"] == ["watch-at: no_such_function_for_pylife was never entered (no such function, "
                                   "or never called)"]
     assert "pylife: failed: watch-at: no_such_function_for_pylife was never entered" in outcome["stderr"]
+
+
+@pytest.mark.parametrize("debugger", DEBUGGERS)
+def test_stop_on_ends_the_run_there_with_the_report(runs: Runs, debugger: str) -> None:
+    outcome = runs.scenario(debugger, "3.12", "touch_loop", ["--watch-at", "buggy_touch:obj", "--stop-on", "zero"],
+                            tag="-stop-on")
+    report = _report(outcome)
+    assert "reached 0" in report["stopped_by_pylife"], _describe(outcome)
+    assert report["exit"] == {"code": None, "signal": None} and report["failures"] == []
+    (victim,) = report["objects"]
+    assert victim["freed"] and victim["history"][-1]["kind"] == "zero"
+    assert "stopped by --stop-on" in outcome["stderr"]

@@ -149,3 +149,10 @@ def test_a_type_watch_that_watched_nothing_is_said() -> None:
         document = reports.build("run", program=["p"], debugger="gdb", result=result, histories=[leaky], allocations={},
                                  environment_=None, log=None, failures=[], interrupted=None, watch_types=(name,))
         assert bool(document["failures"]) is failed, (name, document["failures"])
+
+
+def test_a_run_ended_by_stop_on_says_so() -> None:
+    result = {"exit": None, "steps": [], "stopped_by_pylife": "pylife: refcount of 0x1 reached 0"}
+    document = build([], result)
+    assert document["stopped_by_pylife"] and document["exit"] == {"code": None, "signal": None}
+    assert "stopped by --stop-on" in summary.text(document)
