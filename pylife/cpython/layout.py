@@ -156,6 +156,16 @@ class Layout:
             return "dict_or_values"
         return "inline_values" if self.has_inline_values(type_flags) else "dict_pointer"
 
+    def frame_slot_tag_bits(self) -> int:
+        """Low bits of a frame's localsplus slot that are tags, not address (0: plain PyObject *).
+
+        3.14+ slots are _PyStackRef (Include/internal/pycore_stackref.h): bit 0
+        marks a reference that is not counted; 3.15 also stores small ints
+        unboxed with both bits set (Py_INT_TAG 3). Object pointers are at least
+        8-aligned, so clearing two bits never changes one.
+        """
+        return 3 if self.key >= (3, 14) else 0
+
     def gc_state_in_runtime(self) -> bool:
         """3.8 keeps GC state in _PyRuntime.gc; 3.9+ per interpreter (pycore_interp.h)."""
         return self.has("_PyRuntimeState.gc")

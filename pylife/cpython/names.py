@@ -68,10 +68,17 @@ def frame_names(reader: Reader, frame: PyFrame) -> FrameNames:
             raise NotAnObject(f"code at {code:#x} has inconsistent co_nlocalsplus {count}")
         kinds = [bool(k & (CO_FAST_CELL | CO_FAST_FREE)) for k in kind_bytes]
     values = _read_words(mem, base, len(names))
-    slots = [(n, v, k) for n, v, k in zip(names, values, kinds)]
+    tags = L.frame_slot_tag_bits()
+    slots = [(n, _untag(v, tags, n), k) for n, v, k in zip(names, values, kinds)]
     # A module's frame has f_locals == f_globals: searched once, as the globals.
     locals_dict = 0 if optimized or f_locals == globals_dict else f_locals
     return FrameNames(slots, locals_dict, globals_dict, builtins_dict)
+
+
+def _untag(value: int, tag_bits: int, name: str) -> int:
+    if tag_bits and value & tag_bits == tag_bits:  # 3.15 Py_INT_TAG: an int that is no object in memory
+        raise UserError(f"local {name!r} holds an unboxed int (a _PyStackRef tag): there is no object to name")
+    return value & ~tag_bits
 
 
 def _names(reader: Reader, code: int, field: str) -> list[str]:
