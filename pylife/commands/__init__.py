@@ -16,7 +16,7 @@ from ..render import text as text_render
 from ..render.escape import escape
 from ..report import Report
 from ..session import Session
-from . import alloc_site, bt, diagnose, frame, history, info, pymalloc, version, watch
+from . import alloc_site, bt, diagnose, frame, history, info, leaks, pymalloc, version, watch
 
 Runner = Callable[[Session, argparse.Namespace], Report]
 VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {
@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] 
     "unwatch": (watch.add_unwatch_arguments, watch.run_unwatch, watch.UNWATCH_HELP),
     "watches": (watch.add_watches_arguments, watch.run_watches, watch.WATCHES_HELP),
     "history": (history.add_arguments, history.run, history.HELP),
+    "leaks": (leaks.add_arguments, leaks.run, leaks.HELP),
     "pymalloc": (pymalloc.add_arguments, pymalloc.run, pymalloc.HELP),
     "alloc-site": (alloc_site.add_arguments, alloc_site.run, alloc_site.HELP),
     "diagnose": (diagnose.add_arguments, diagnose.run, diagnose.HELP),

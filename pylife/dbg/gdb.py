@@ -14,6 +14,7 @@ import gdb
 
 from .. import env, linkmap
 from ..commands import CommandFailed, execute, help_text
+from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
 from ..target import (
@@ -344,9 +345,14 @@ def _reset_all(_event: object = None) -> None:
             session.target.symbols.clear()  # libraries moved: pcs mean something else
 
 
-def _on_exit(_event: object = None) -> None:
+def _on_exit(event: object = None) -> None:
     _reset_all()
+    # gdb.ExitedEvent.exit_code is absent when gdb does not know it (e.g. after `kill`).
+    status = getattr(event, "exit_code", None)
     for session in _sessions.values():
+        screen = exit_screen(session, int(status) if status is not None else None)
+        if screen:
+            gdb.write(screen)
         for handle in session.recorder.forget_process():
             session.target.remove(handle)
 

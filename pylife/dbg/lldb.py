@@ -21,6 +21,7 @@ import lldb  # type: ignore[import-not-found]
 
 from .. import env, glibc
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
+from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
 from ..session import Session
 from ..target import (
@@ -79,6 +80,7 @@ class LldbTarget(Target):
         self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
+        self._exit_breakpoint: int | None = None  # see _hook_exit
 
     @property
     def process(self) -> lldb.SBProcess:
@@ -233,7 +235,25 @@ class LldbTarget(Target):
             self.target.DeleteWatchpoint(handle)
             raise UserError(f"cannot attach pylife to watchpoint {handle}: {(returned.GetError() or '').strip()}")
         _watch_hooks[(int(self.process.GetUniqueID()), handle)] = (self, on_hit)
+        self._hook_exit()
         return handle
+
+    def _hook_exit(self) -> None:
+        """A breakpoint on _exit that prints the leaks screen and runs on.
+
+        lldb has no Python event for "the process exited" short of a listener
+        thread; every exit path of a CPython process ends in libc's _exit
+        (exit() after Py_FinalizeEx, os._exit, a C exit()), where the process
+        is still there. Set once per target, with the first watch; the
+        breakpoint stays for later runs of the same target."""
+        if self._exit_breakpoint is not None and self.target.FindBreakpointByID(self._exit_breakpoint).IsValid():
+            return
+        breakpoint = self.target.BreakpointCreateByName("_exit")
+        if not breakpoint.IsValid():
+            return
+        breakpoint.SetScriptCallbackBody(f"from {__name__} import on_exit_breakpoint; "
+                                         "return on_exit_breakpoint(frame, bp_loc)")
+        self._exit_breakpoint = int(breakpoint.GetID())
 
     def remove(self, handle: int) -> None:
         _watch_hooks.pop((int(self.process.GetUniqueID()), handle), None)
@@ -597,6 +617,27 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
         if message:
             print(message)
     return bool(stop)
+
+
+def on_exit_breakpoint(frame: lldb.SBFrame, location: lldb.SBBreakpointLocation) -> bool:
+    """Body of pylife's _exit breakpoint: print the leaks screen, never stop."""
+    target = frame.GetThread().GetProcess().GetTarget()
+    entry = next((e for e in _entries if e.target == target), None)
+    if entry is None:
+        return False
+    status = None
+    register = frame.FindRegister("rdi")  # _exit(int status): x86-64 SysV first argument
+    if register is not None and register.IsValid():
+        error = lldb.SBError()
+        value = register.GetValueAsUnsigned(error, 0)
+        status = int(value) & 0xFF if error.Success() else None
+    try:
+        screen = exit_screen(entry.session, status)
+    except Exception as exc:  # never a traceback, never a stop on the way out
+        screen = f"pylife: cannot summarize at exit: {type(exc).__name__}: {exc}\n"
+    if screen:
+        print(screen, end="")
+    return False
 
 
 class _Entry:

@@ -28,6 +28,7 @@ from . import events as ev
 from . import follow
 from .events import Event, History
 from .free_writes import allocator_write
+from .leaks import last_refcount, summarize
 from .store import JsonlLog
 from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
 
@@ -85,6 +86,10 @@ class Recorder:
         self._stacks: dict[tuple[object, ...], tuple[list[dict[str, object]], str]] = {}
         self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
         self.last_stop_message: str | None = None
+        # Histories of the current process, in order (the leaks summary), and of the previous one.
+        self.run_keys: list[tuple[int, int]] = []
+        self.last_run_keys: list[tuple[int, int]] = []
+        self.exit_summary: dict[str, Any] | None = None  # the leaks summary printed when the process last exited
 
     # ---- commands ---------------------------------------------------------
 
@@ -138,6 +143,9 @@ class Recorder:
                 target.remove(handle)
             raise
         self.histories[history.key] = history
+        if not self.run_keys:
+            self.exit_summary = None  # a new process: the last exit's screen is history
+        self.run_keys.append(history.key)
         self.watches[address] = watch
         return watch, warnings
 
@@ -179,11 +187,28 @@ class Recorder:
                 watch.history.closed = "the process exited"
                 self.log.close(watch.history)
         self.watches.clear()
+        if self.run_keys:
+            self.last_run_keys, self.run_keys = self.run_keys, []
         self._codes = None
         self._tstates.clear()
         self._tails.clear()
         self._stacks.clear()
         return handles
+
+    def leaks(self, at_exit: bool = False, exit_status: int | None = None) -> dict[str, Any]:
+        """The leaks summary of this process's watched objects (the previous process's once it is gone:
+        the screen printed at its exit)."""
+        if not self.run_keys and self.exit_summary is not None and not at_exit:
+            return self.exit_summary
+        rows = []
+        for key in self.run_keys or self.last_run_keys:
+            history = self.histories.get(key)
+            if history is None:
+                continue
+            watch = self.watches.get(history.address)
+            current = watch is not None and watch.history is history
+            rows.append((history, watch.last if watch is not None and current else last_refcount(history), current))
+        return summarize(rows, at_exit=at_exit, exit_status=exit_status)
 
     # ---- hot path -------------------------------------------------------------
 
@@ -280,6 +305,7 @@ class Recorder:
             kind, phase = f"(no object header here: inside a {self._new_occupant(objects, watch)})", "foreign"
         history = History(address, kind, initial=0, occupancy=old.occupancy + 1, allocated_at=event.seq)
         self.histories[history.key] = history
+        self.run_keys.append(history.key)
         watch.history = history
         watch.phase = phase
         return history

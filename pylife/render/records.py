@@ -93,5 +93,61 @@ def message(data: dict[str, Any], color: bool) -> str:
     return escape(data["message"])
 
 
+def _object_name(o: dict[str, Any]) -> str:
+    occupant = f" occupant {o['occupancy']}" if o.get("occupancy") else ""
+    return f"{o['address']:#x}{occupant} {shown(o['type'])}"
+
+
+def _where(site: dict[str, Any]) -> str:
+    return f"{site['file'] or '?'}:{site['line'] or '?'}"
+
+
+def _chain(callers: list[str]) -> str:
+    """Writer chain, writer first; long core chains keep their two ends."""
+    shown_callers = callers if len(callers) <= 3 else [callers[0], "...", *callers[-2:]]
+    return " <- ".join(shown_callers)
+
+
+def leaks(data: dict[str, Any], color: bool) -> str:
+    when = (f"at exit (exit status {data['exit_status']})" if data["exit_status"] is not None else "at exit") \
+        if data["at_exit"] else "now"
+    out = [f"pylife leaks {when}: {data['watched']} objects watched: {data['alive']} alive, {data['freed']} freed, "
+           f"{len(data['uses_after_free'])} uses after free"]
+    alive = [o for o in data["objects"] if o["status"] in ("alive", "unwatched")]
+    if alive:
+        out.append("still alive:")
+    for o in alive:
+        parts = [f"refcount {o['refcnt']}" if o["refcnt"] is not None else "refcount unknown"]
+        if o["status"] == "unwatched":
+            parts.append("unwatched by the user (its later changes were not recorded)")
+        top = o["top_leak_candidate"]
+        if top:
+            parts.append(f"top leak candidate {shown(top['function'])} ({shown(_where(top))}): "
+                         f"{top['unreleased']} unreleased")
+        if o["held_before_watch"]:
+            parts.append(f"{o['held_before_watch']} reference(s) held since before the watch was armed (no site recorded)")
+        out.append(f"  {_object_name(o)}: " + "; ".join(parts))
+    freed = [o for o in data["objects"] if o["status"] == "freed"]
+    if freed:
+        out.append("freed:")
+    for o in freed:
+        site = o["free_site"]
+        where = (f" by {shown(site['writer'] or '?')}" + (f" in {shown(site['python'])}" if site["python"] else "")) \
+            if site else ""
+        at = f"at event {o['freed_at']}" if o["freed_at"] is not None else "(the free itself was not seen)"
+        out.append(f"  {_object_name(o)}: freed {at}{where}" + (f"; {escape(o['closed'])}" if o["closed"] else ""))
+    rows = [[_object_name(o), shown(s["function"]), shown(_chain(s["callers"])), shown(_where(s)), s["increments"],
+             s["decrements"], s["unreleased"]] for o in alive for s in o["unreleased"]]
+    if rows:
+        out.append("unreleased references by site:")
+        out.append(table(["object", "site", "writer chain", "where", "+", "-", "unreleased"], rows))
+    if data["uses_after_free"]:
+        out.append("uses after free:")
+    for use in data["uses_after_free"]:
+        out.append(f"  event {use['seq']}: {escape(use['message'] or use['kind'])}")
+    out += [f"note: {escape(n)}" for n in data["notes"]]
+    return "\n".join(out)
+
+
 RENDERERS = {"watch": watch, "unwatch": unwatch, "watches": watches, "history": history, "event": event,
-             "balance": balance, "message": message}
+             "balance": balance, "message": message, "leaks": leaks}

@@ -47,6 +47,8 @@ COMMANDS = [
     ("continue_stale_decref", "continue"),
     ("continue_kill", "continue"),
     ("bt_kill", "pylife bt --json"),
+    ("json:leaks_now", "pylife leaks --json"),
+    ("leaks_now_text", "pylife leaks"),
     ("json:frame", "pylife frame --json"),
     ("frame_select", "pylife frame 1 --json"),
     ("frame_kept", "pylife frame --json"),
@@ -58,12 +60,14 @@ COMMANDS = [
     ("bt_raise", "pylife bt --json"),
     ("frame_after_resume", "pylife frame --json"),
     ("continue_exit", "continue"),
+    ("json:leaks", "pylife leaks --json"),
     ("json:unwatch", "pylife unwatch --all --json"),
 ]
 # Which command shows each verb's document (every verb must have one).
 VERB_COMMANDS = {"history": "json:history", "version": "json:version", "info": "json:info", "bt": "bt_kill",
                  "pymalloc": "json:pymalloc", "alloc-site": "json:alloc-site", "diagnose": "json:diagnose",
-                 "watch": "watch", "watches": "json:watches", "unwatch": "json:unwatch", "frame": "json:frame"}
+                 "watch": "watch", "watches": "json:watches", "unwatch": "json:unwatch", "frame": "json:frame",
+                 "leaks": "json:leaks"}
 
 
 def _session(root: Path, debugger: str, minor: str) -> Session:
@@ -183,3 +187,40 @@ def test_a_stale_pointer_after_the_reuse_is_caught_with_watch_address(follow_roo
     assert not any(e["writer"] == "buggy_touch_cached" for e in occupant["events"])
     loaded = [h for h in session.json("json:history_load")["objects"] if h["address"] == victim]
     assert [(h["occupancy"], len(h["events"])) for h in loaded] == [(h["occupancy"], len(h["events"])) for h in histories]
+
+
+def _by_key(document: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
+    return {(o["address"], o["occupancy"]): o for o in document["objects"]}
+
+
+@pytest.mark.parametrize("debugger,minor", PARAMS)
+def test_leaks_at_a_stop_and_the_screen_at_exit(follow_root: Path, debugger: str, minor: str) -> None:
+    session = _session(follow_root, debugger, minor)
+    truth = session.truth or {}
+    victim, leaked = truth["victim"], truth["leaked"]
+    # At the stop after the bugs: the dead victim, its successor and the early leak, both alive.
+    now = session.json("json:leaks_now")
+    assert (now["at_exit"], now["watched"], now["alive"], now["freed"]) == (False, 3, 2, 1), now
+    objects = _by_key(now)
+    dead, occupant, early = objects[victim, 0], objects[victim, 1], objects[leaked, 0]
+    assert dead["status"] == "freed" and dead["free_site"]["seq"] == dead["freed_at"]
+    assert (occupant["status"], occupant["refcnt"]) == ("alive", truth["occupant_refcnt"])
+    assert occupant["top_leak_candidate"]["function"] == "buggy_leak", occupant["unreleased"]
+    assert occupant["held_before_watch"] == 0  # followed from its allocation: every reference has a site
+    # The early leak's extra reference was taken before the watch: no site, still reported.
+    assert (early["status"], early["refcnt"]) == ("alive", truth["leaked_refcnt"])
+    assert early["held_before_watch"] == truth["leaked_refcnt"] and early["top_leak_candidate"] is None
+    assert [u["writer"] for u in now["uses_after_free"]] == ["buggy_touch_cached", "buggy_touch_cached"]
+    assert "top leak candidate buggy_leak" in session.record("leaks_now_text").output
+    # When the process exits, pylife prints the screen by itself (gdb: exited event; lldb: _exit breakpoint).
+    screen = _stop_text(session, "continue_exit") + session.transcript
+    assert "pylife leaks at exit (exit status 0): 3 objects watched: 2 alive, 1 freed, 2 uses after free" in screen, \
+        session.describe()
+    assert f"{victim:#x} occupant 1 __main__.Victim: refcount 1; top leak candidate buggy_leak" in screen
+    assert f"{leaked:#x} __main__.Victim: refcount 1; 1 reference(s) held since before the watch was armed" in screen
+    assert "use after free through a stale pointer" in screen.split("pylife leaks at exit", 1)[1]
+    # `pylife leaks` after the exit shows that screen's data.
+    after = session.json("json:leaks")
+    assert after["at_exit"] is True and after["exit_status"] == 0 and (after["alive"], after["freed"]) == (2, 1)
+    assert {key: o["refcnt"] for key, o in _by_key(after).items()} == {
+        (victim, 0): None, (victim, 1): 1, (leaked, 0): 1}
