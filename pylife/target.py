@@ -219,6 +219,11 @@ class Target(Protocol):
         image's sections (heap, stack, mmap). Default: None (unknown)."""
         return None
 
+    def other_hardware_watchpoints(self) -> int:
+        """Hardware watchpoints set in the debugger by anyone but pylife (the user's
+        own ``watch``): they hold debug registers too. Default 0 (cannot tell)."""
+        return 0
+
     def stop_info(self, frames: int = 8) -> StopInfo | None:
         """Why the selected thread stopped: signal, fault address, registers and
         the arguments of its innermost ``frames`` frames. None without a

@@ -51,12 +51,17 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "stop_on": options.stop_on,
         "follow": follow,
         "occupancy": watch.history.occupancy,
-        "slots_used": recorder.slots_used(),
+        "slots_used": slots_used(session),
         "slots_total": HARDWARE_SLOTS,
         "log": recorder.log.path,
         "warnings": warnings,
     }
     return Report("watch", data, warnings=warnings)
+
+
+def slots_used(session: Session) -> int:
+    """Debug registers taken: pylife's watches and the user's own hardware watchpoints."""
+    return session.recorder.slots_used() + session.target.other_hardware_watchpoints()
 
 
 def add_unwatch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +82,7 @@ def run_unwatch(session: Session, args: argparse.Namespace) -> Report:
         for handle in watch.handles():
             session.target.remove(handle)
     session.apply_pending()
-    return Report("unwatch", {"removed": addresses, "slots_used": recorder.slots_used(), "slots_total": HARDWARE_SLOTS})
+    return Report("unwatch", {"removed": addresses, "slots_used": slots_used(session), "slots_total": HARDWARE_SLOTS})
 
 
 def add_watches_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,5 +96,5 @@ def run_watches(session: Session, args: argparse.Namespace) -> Report:
              "stop_on": w.options.stop_on, "follow": w.options.follow, "occupancy": w.history.occupancy,
              "slots": w.slots}
             for a, w in recorder.watches.items()]
-    return Report("watches", {"watches": rows, "slots_used": recorder.slots_used(), "slots_total": HARDWARE_SLOTS,
+    return Report("watches", {"watches": rows, "slots_used": slots_used(session), "slots_total": HARDWARE_SLOTS,
                               "log": recorder.log.path})

@@ -182,6 +182,12 @@ class GdbTarget(Target):
 
     # -- optional Target capabilities (defaults in pylife.target.Target) ------
 
+    def other_hardware_watchpoints(self) -> int:
+        # pylife's watchpoints are internal (negative numbers); a plain
+        # BP_WATCHPOINT is software (no debug register).
+        kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT)
+        return sum(1 for b in gdb.breakpoints() if b.is_valid() and b.number > 0 and b.enabled and b.type in kinds)
+
     def section_of(self, address: int) -> tuple[str, str] | None:
         """(section, image) from `info symbol`: works live and on cores, no process access."""
         try:

@@ -223,7 +223,10 @@ class LldbTarget(Target):
         error = lldb.SBError()
         watchpoint = self.target.WatchAddress(address, size, False, True, error)
         if not error.Success() or not watchpoint.IsValid():
-            raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {error.GetCString() or 'refused'}")
+            reason = error.GetCString() or "refused"
+            if "packet failed" in reason:  # lldb-16's words when the CPU has no free debug register
+                reason = f"the hardware has no free debug register ({reason})"
+            raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {reason}")
         handle = int(watchpoint.GetID())
         # `-F func` callbacks stop at the prompt even when they return False; an
         # inline body that returns False lets the process run on (design.md §3).
@@ -276,6 +279,15 @@ class LldbTarget(Target):
         return self._evaluate(text)
 
     # -- optional Target capabilities (defaults in pylife.target.Target) ------
+
+    def other_hardware_watchpoints(self) -> int:
+        process = int(self.process.GetUniqueID()) if self.process.IsValid() else 0
+        count = 0
+        for index in range(self.target.GetNumWatchpoints()):
+            watchpoint = self.target.GetWatchpointAtIndex(index)
+            if watchpoint.IsValid() and watchpoint.IsEnabled() and (process, int(watchpoint.GetID())) not in _watch_hooks:
+                count += 1
+        return count
 
     def section_of(self, address: int) -> tuple[str, str] | None:
         resolved = self.target.ResolveLoadAddress(address)

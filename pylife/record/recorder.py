@@ -107,8 +107,9 @@ class Recorder:
         mem = session.memory()
         objects = session.objects(mem)
         fields = objects.layout.refcount_fields()
-        if self.slots_used() + len(fields) > HARDWARE_SLOTS:
-            used = ", ".join(f"{a:#x}" for a in self.watches)
+        others = target.other_hardware_watchpoints()
+        if self.slots_used() + others + len(fields) > HARDWARE_SLOTS:
+            used = ", ".join([f"{a:#x}" for a in self.watches] + ([f"{others} set in {target.debugger} by hand"] if others else []))
             need = "" if len(fields) == 1 else f"; a free-threaded object needs {len(fields)} (" + \
                 " and ".join(name for name, _offset, _size in fields) + ")"
             raise UserError(f"all {HARDWARE_SLOTS} hardware watchpoint slots are in use ({used}){need}; "
@@ -117,8 +118,9 @@ class Recorder:
         refcnt, immortal = objects.refcount(address)
         layout = objects.layout
         warnings = []
-        if immortal:
-            warnings.append(f"{address:#x} is immortal: CPython never writes its refcount, so its history will stay empty")
+        if immortal and not options.follow:
+            raise UserError(f"{address:#x} ({tp.qualified}) is immortal: CPython never writes its refcount, "
+                            "so watching it would take a hardware slot and record nothing")
         if len(fields) > 1:
             warnings.append(f"free-threaded build: {' and '.join(n for n, _o, _s in fields)} are watched, "
                             f"{len(fields)} hardware slots for this object")

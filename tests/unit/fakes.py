@@ -35,6 +35,7 @@ class FakeTarget(Target):
         self.sections: list[tuple[int, int, str, str]] = []  # (start, end, section name, image path)
         self.stop: StopInfo | None = None
         self.granule = 4096
+        self.user_watchpoints = 0  # hardware watchpoints "set by hand" in the fake debugger
         self.symbols: dict[str, int] = {}
         self.debug_info: set[str] = set()  # functions DWARF describes
         self.module_list: list[Module] = []
@@ -168,6 +169,9 @@ class FakeTarget(Target):
 
     def stop_info(self, frames: int = 8) -> StopInfo | None:
         return self.stop
+
+    def other_hardware_watchpoints(self) -> int:
+        return self.user_watchpoints
 
     def read(self, address: int, size: int) -> bytes:
         self.read_calls += 1

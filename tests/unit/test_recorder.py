@@ -193,16 +193,31 @@ def test_duplicate_watch_is_refused(py: FakePython) -> None:
     assert len(py.t.watchpoints) == 1
 
 
-def test_immortal_objects_warn_on_3_12_and_later_only(py: FakePython) -> None:
+def test_immortal_objects_are_refused_on_3_12_and_later(py: FakePython) -> None:
+    """An immortal count never changes: a watch would take a slot and record nothing."""
     for obj in (py.none, py.int(123456, refcnt=IMMORTAL_REFCNT)):
-        _session, _handle, data = watch(py, obj)
         if py.key >= (3, 12):
-            assert len(data["warnings"]) == 1 and "immortal" in data["warnings"][0]
-            assert f"{obj:#x}" in data["warnings"][0]
+            data = run_json(py, ["watch", hex(obj)])
+            assert set(data) == {"error"} and "immortal" in data["error"] and f"{obj:#x}" in data["error"], data
+            assert "records nothing" in data["error"] or "record nothing" in data["error"]
         else:
+            _session, _handle, data = watch(py, obj)
             assert data["warnings"] == []
-    text = execute(Session(py.target), ["watch", hex(py.true)])
-    assert ("warning: " in text and "immortal" in text) == (py.key >= (3, 12))
+    assert (py.t.watchpoints == {}) == (py.key >= (3, 12))
+
+
+def test_slot_accounting_counts_the_users_own_watchpoints(py: FakePython) -> None:
+    """One hardware watchpoint set by hand: pylife reports it and refuses the 4th watch up front."""
+    py.t.user_watchpoints = 1
+    session = Session(py.target)
+    objects = [py.value([i]) for i in range(4)]
+    for number, obj in enumerate(objects[:3], start=1):
+        _session, _handle, data = watch(py, obj, session=session)
+        assert data["slots_used"] == number + 1 and data["slots_total"] == HARDWARE_SLOTS
+    data = run_json(py, ["watch", hex(objects[3])], session)
+    assert "error" in data and "1 set in fake by hand" in data["error"], data
+    assert run_json(py, ["watches"], session)["slots_used"] == HARDWARE_SLOTS
+    assert len(py.t.watchpoints) == 3
 
 
 def test_watch_of_a_non_object_is_one_line_error(py: FakePython) -> None:
