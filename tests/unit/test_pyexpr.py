@@ -185,7 +185,19 @@ def _frames(py: FakePython, tstate: int) -> list[int]:
 
 @pytest.fixture
 def scene(py: FakePython) -> Scene:
+    """A scene of its own, for tests that change memory."""
     return _scene(py)
+
+
+_SHARED: dict[tuple[int, int], Scene] = {}
+
+
+@pytest.fixture
+def shared_scene(key: tuple[int, int]) -> Scene:
+    """One scene per layout for the tests that only read it (building one takes ~0.1 s)."""
+    if key not in _SHARED:
+        _SHARED[key] = _scene(FakePython.fresh(key))
+    return _SHARED[key]
 
 
 def _eval(scene: Scene, expr: str, **where: int) -> int:
@@ -209,21 +221,21 @@ def _error(scene: Scene, expr: str, **where: int) -> str:
     ("mod.modattr", "modattr"), ("inst.base_attr", "base_attr"), ("Foo.base_attr", "base_attr"),
     ("Foo.method", "method"), ("Foo.prop", "prop"), ("mod.__dict__", "mod_dict"),
 ])
-def test_names_attributes_and_subscripts(scene: Scene, expr: str, name: str) -> None:
-    assert _eval(scene, expr) == scene.values[name]
+def test_names_attributes_and_subscripts(shared_scene: Scene, expr: str, name: str) -> None:
+    assert _eval(shared_scene, expr) == shared_scene.values[name]
 
 
-def test_class_and_dict_of_an_instance(scene: Scene) -> None:
-    assert _eval(scene, "inst.__class__") == scene.values["Foo"]
-    where = 16 if scene.py.key < (3, 11) else -24  # tp_dictoffset, else the managed dict pointer
-    assert _eval(scene, "inst2.__dict__") == scene.py.t.peek_u64(scene.values["inst2"] + where)
-    if scene.py.key >= (3, 11):  # values only: no dict object exists to name
-        assert "no __dict__ in memory" in _error(scene, "inst.__dict__")
+def test_class_and_dict_of_an_instance(shared_scene: Scene) -> None:
+    assert _eval(shared_scene, "inst.__class__") == shared_scene.values["Foo"]
+    where = 16 if shared_scene.py.key < (3, 11) else -24  # tp_dictoffset, else the managed dict pointer
+    assert _eval(shared_scene, "inst2.__dict__") == shared_scene.py.t.peek_u64(shared_scene.values["inst2"] + where)
+    if shared_scene.py.key >= (3, 11):  # values only: no dict object exists to name
+        assert "no __dict__ in memory" in _error(shared_scene, "inst.__dict__")
 
 
-def test_module_frame_reads_its_locals_dict(scene: Scene) -> None:
-    assert _eval(scene, "cache", frame=1) == scene.values["cache"]
-    message = _error(scene, "x", frame=1)
+def test_module_frame_reads_its_locals_dict(shared_scene: Scene) -> None:
+    assert _eval(shared_scene, "cache", frame=1) == shared_scene.values["cache"]
+    message = _error(shared_scene, "x", frame=1)
     assert "name 'x' is not defined" in message and "globals of module 'app'" in message
 
 
@@ -259,8 +271,8 @@ def test_class_body_frame_reads_its_namespace_then_globals(scene: Scene) -> None
     ("'s'", "a constant is not an object of the process"),
     ("x[", "invalid syntax"),
 ])
-def test_one_line_errors(scene: Scene, expr: str, expected: str) -> None:
-    assert expected in _error(scene, expr)
+def test_one_line_errors(shared_scene: Scene, expr: str, expected: str) -> None:
+    assert expected in _error(shared_scene, expr)
 
 
 def test_hostile_mro_is_bounded(scene: Scene) -> None:
@@ -273,10 +285,10 @@ def test_hostile_mro_is_bounded(scene: Scene) -> None:
     assert "no attribute 'nothing'" in _error(scene, "inst.nothing")
 
 
-def test_frame_and_thread_numbers(scene: Scene) -> None:
-    assert "no Python frame #5: thread 4242 has 2" in _error(scene, "x", frame=5)
-    assert "no thread 99" in _error(scene, "x", thread=99)
-    assert _eval(scene, "x", thread=TID, frame=0) == scene.values["x"]
+def test_frame_and_thread_numbers(shared_scene: Scene) -> None:
+    assert "no Python frame #5: thread 4242 has 2" in _error(shared_scene, "x", frame=5)
+    assert "no thread 99" in _error(shared_scene, "x", thread=99)
+    assert _eval(shared_scene, "x", thread=TID, frame=0) == shared_scene.values["x"]
 
 
 def test_cli_py_frame_and_thread(scene: Scene) -> None:
