@@ -64,8 +64,9 @@ class SymbolInventory:
                 "C functions that only .symtab names print as module+offset (the same in gdb and lldb)",
                 "allocator writes into a watched object are recognised by the value written "
                 "(pool free-list head, glibc tcache/fastbin link), not by the writer's name",
-                "the allocator in use (pymalloc, malloc, debug hooks) is not identified by name; "
-                "3.8-3.11 pymalloc pools are recognised by their header's shape (the arena table is a static)",
+                "the allocator (pymalloc, malloc, mimalloc, debug hooks) is told by which domains share a "
+                "malloc (3.12+) or unknown (3.8-3.11); 3.8-3.11 pymalloc pools are recognised by their "
+                "header's shape (the arena table is a static)",
                 "3.8-3.11 alloc-site: tracemalloc's tables are statics (unavailable)",
             ]
         if not self.dwarf:

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import PylifeError, UnreadableMemory
 from ..symbols import static_symbol
 from ..target import Memory, Target
+from .allocator_shape import allocator_by_shape
 from .glibc_malloc import MAX_CHUNK, Chunk, glibc_chunk
 from .layout import Layout
 from .runtime import Runtime, interpreters, main_interpreter
@@ -201,6 +202,10 @@ def _detect_allocator(target: Target, mem: Memory, runtime: Runtime) -> Allocato
     names = {addr: name for name in (*_MALLOC_FUNCTIONS, *_DEBUG_FUNCTIONS, _TRACEMALLOC_FUNCTION)
              if (addr := _symbol(target, name))}
     if not names:
+        shaped = allocator_by_shape(mem, standard, debug) if debug is not None and runtime.layout.has(
+            "_PyRuntimeState.allocators_standard_obj") else None
+        if shaped is not None:
+            return Allocator(shaped[0], shaped[1], f"{how}: which domains share a malloc (no symbols)")
         return Allocator("unknown", None, "the allocator functions' symbols were not found (stripped libpython?)")
     traced = names.get(malloc) == _TRACEMALLOC_FUNCTION
     if traced:

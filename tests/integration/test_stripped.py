@@ -77,17 +77,18 @@ def _make_build(root: Path, name: str) -> Build:
                  interpreter.path)
 
 
-def _setup(debugger: str, build: Build, args: list[str]) -> list[str]:
-    """Hide every debug file, load the program, give it its environment, run it to its stop."""
+def _setup(debugger: str, build: Build, args: list[str], launch: bool = True) -> list[str]:
+    """Hide every debug file, load the program, give it its environment, run it to its stop
+    (``launch=False``: the driver launches it; lldb-16 -b runs no -o command after a crash)."""
     quoted = " ".join(args)
     if debugger == "gdb":
         return ([f"set debug-file-directory {NOWHERE}", f"file {build.python}", f"set args {quoted}"]
-                + [f"set environment {k} {v}" for k, v in build.env.items()] + ["run"])
+                + [f"set environment {k} {v}" for k, v in build.env.items()] + (["run"] if launch else []))
     setup = [f"settings set target.debug-file-search-paths {NOWHERE}", "settings set symbols.enable-external-lookup false",
              f"target create {build.python}", f"settings set -- target.run-args {quoted}"]
     if build.env:
         setup.append("settings set target.env-vars " + " ".join(f"{k}={v}" for k, v in build.env.items()))
-    return [*setup, "process launch"]
+    return [*setup, "process launch"] if launch else setup
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,23 @@ def _scenario_session(root: Path, debugger: str, build_name: str, scenario: str)
                            _setup(debugger, target, [str(BUGGY / "scenarios.py"), scenario, "--stop"]),
                            commands, truth=out, env={"PYLIFE_LOG_DIR": str(workdir)})
     return once(root, f"{scenario}-{debugger}-{build_name}", make)
+
+
+def _crash_session(root: Path, debugger: str, build_name: str) -> Session:
+    def make(workdir: Path) -> Session:
+        reason = debugger_skip_reason(debugger)
+        if reason:
+            pytest.skip(reason)
+        target = _make_build(root / "builds", build_name)
+        out = workdir / "scenario.jsonl"
+        target.env = {**target.env, "PYTHONPATH": str(build(target.original, root / "buggy")),
+                      "PYLIFE_SCENARIO_OUT": str(out), "PYTHONMALLOC": "debug"}
+        commands = [("launch", "run" if debugger == "gdb" else "process launch"),
+                    ("diagnose", "pylife diagnose --json")]
+        return run_session(debugger, "live", workdir,
+                           _setup(debugger, target, [str(BUGGY / "scenarios.py"), "over_decref_crash"], launch=False),
+                           commands, truth=out)
+    return once(root, f"crash-{debugger}-{build_name}", make)
 
 
 def _history(session: Session) -> dict[str, Any]:
@@ -210,3 +228,20 @@ def test_freeing_a_large_object_does_not_stop(root: Path, debugger: str, build_n
     if truth.get("reused"):
         assert kinds[-1] == "reuse", history["events"]
     assert "use after free" not in session.record("continue").output
+
+
+@pytest.mark.parametrize("debugger,build_name", [p for p in SCENARIO_PARAMS if "3.10" not in p.id])
+def test_diagnose_names_the_use_after_free(root: Path, debugger: str, build_name: str) -> None:
+    """PYTHONMALLOC=debug, no symbols: the victim FREED by its 0xDD fill, the live objects ALIVE
+    (on 3.12 the hooks are known from _PyRuntime.allocators, so their header is accounted for)."""
+    session = _crash_session(root, debugger, build_name)
+    truth = session.truth or {}
+    assert truth.get("phase") == "before" and "crashed" not in truth, session.describe()
+    data = session.json("diagnose")
+    assert data["kind"] == "use-after-free", data["summary"]
+    (victim,) = [o for o in data["objects"] if o["address"] == truth["victim"]]
+    assert victim["verdict"] == "FREED" and any("0xDD" in r for r in victim["reasons"]), victim
+    assert [o for o in data["objects"] if o["verdict"] not in ("ALIVE", "UNKNOWN")] == [victim], data["objects"]
+    if build_name.startswith("3.12"):
+        alive = [o for o in data["objects"] if o["verdict"] == "ALIVE"]
+        assert alive and not any("bytes into its block" in r for o in alive for r in o["reasons"]), alive

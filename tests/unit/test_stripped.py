@@ -260,3 +260,31 @@ def test_version_says_which_symbols_were_found(py: FakePython) -> None:
     text = execute(Session(py.target), ["version"])
     assert "dynamic symbols only" in text and "warning: CPython's symbols" in text
     assert json.loads(execute(Session(py.target), ["version", "--json"]))["symbols"]["symtab"] is False
+
+
+# ---- which allocator, without symbols (3.12+ _PyRuntime.allocators) -------------------------
+
+
+@pytest.mark.parametrize("config", ["pymalloc", "malloc", "mimalloc", "pymalloc_debug", "malloc_debug"])
+def test_allocator_is_told_by_which_domains_share_a_malloc(py: FakePython, config: str) -> None:
+    if "_PyRuntimeState.allocators_standard_obj" not in py.off:
+        pytest.skip("the allocator tables are statics before 3.12")
+    FakeObmalloc(py)
+    strip(py)
+    standard_obj = py.runtime + py.o("_PyRuntimeState.allocators_standard_obj")
+    debug_obj = py.runtime + py.o("_PyRuntimeState.allocators_debug_obj")
+    raw, pymalloc, mi_mem, mi_obj, hooks_malloc = 0x7E00_1000, 0x7E00_2000, 0x7E00_3000, 0x7E00_4000, 0x7E00_5000
+    name, _, debug = config.partition("_")
+    mallocs = {"pymalloc": (raw, pymalloc, pymalloc), "malloc": (raw, raw, raw), "mimalloc": (raw, mi_mem, mi_obj)}[name]
+    for index, malloc in enumerate(mallocs):  # raw, mem, obj
+        entry, wrapped = standard_obj - (2 - index) * 40, debug_obj - (2 - index) * 48
+        if debug:  # obmalloc.c: the hooks' ctx is their debug_alloc_api_t, which holds the wrapped allocator
+            py.t.write_u64(entry, wrapped)
+            py.t.write_u64(entry + 8, hooks_malloc)
+            py.t.write_u64(wrapped + 8, 0)
+            py.t.write_u64(wrapped + 16, malloc)
+        else:
+            py.t.write_u64(entry, 0)
+            py.t.write_u64(entry + 8, malloc)
+    facts = run_json(py, ["info", hex(py.none)])["allocator"]
+    assert (facts["name"], facts["debug_hooks"]) == (name, bool(debug)), facts
