@@ -51,6 +51,8 @@ def allocator_by_shape(mem: Memory, standard_obj: int, debug_obj: int) -> tuple[
         obj, hooks = _unwrap(mem, standard_obj, debug_obj)
     except UnreadableMemory:
         return None
+    if 0 in (raw, mem_malloc, obj):
+        return None  # not set up (yet): no allocator at all
     if raw == mem_malloc == obj:
         return "malloc", hooks
     if mem_malloc == obj != raw:
