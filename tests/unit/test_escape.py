@@ -75,3 +75,17 @@ def test_error_lines_are_one_line_and_escaped(py: FakePython) -> None:
         execute(session_of(py), ["info", f"no{RLO}such\nsymbol"])
     message = str(failed.value)
     assert "\n" not in message and RLO not in message and message.startswith("pylife")
+
+
+def test_tables_keep_number_like_text_as_written() -> None:
+    """tabulate would rewrite "1.0" as "1" and "007" as "7": values are text, shown as read."""
+    from pylife.render.text import key_value_table, table
+
+    assert key_value_table([("value", "1.0"), ("hash", "007"), ("big", "1e3")]).split() == \
+        ["value", "1.0", "hash", "007", "big", "1e3"]
+    assert table(["a", "b"], [["1.0", "1.50"]]).splitlines()[-1].split() == ["1.0", "1.50"]
+
+
+def test_float_value_one_point_zero_in_info(py: FakePython) -> None:
+    text = execute(session_of(py), ["info", hex(py.float(1.0))])
+    assert any(line.split()[1:] == ["1.0"] for line in text.splitlines() if line.startswith("value")), text
