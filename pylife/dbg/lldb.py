@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import lldb  # type: ignore[import-not-found]
 
-from .. import env, glibc
+from .. import cexpr, env, glibc
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
 from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
@@ -56,13 +56,6 @@ _GONE = (lldb.eStateInvalid, lldb.eStateUnloaded, lldb.eStateDetached, lldb.eSta
 _SKIPPED_SYMBOLS = (lldb.eSymbolTypeInvalid, lldb.eSymbolTypeUndefined, lldb.eSymbolTypeTrampoline)
 _AGGREGATES = (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass,
                lldb.eTypeClassArray, lldb.eTypeClassFunction)
-_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
-_INTEGER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
-# A global's name with an optional `&` and member/index path: `&_PyRuntime.gilstate`.
-_NAMED = re.compile(r"^(?P<amp>&\s*)?(?P<name>[A-Za-z_]\w*)(?P<path>(?:\.|->|\[)[\w.\[\]>-]*)?$")
-# `(TYPE)REST` / `(TYPE *...)REST`, TYPE being words such as `unsigned long`, `struct _object`.
-_CAST = re.compile(r"^\(\s*(?P<type>[A-Za-z_][\w ]*?)\s*(?P<stars>[\s*]*)\)\s*(?P<rest>\S.*)$", re.S)
-_QUALIFIERS = {"const", "volatile"}
 _DIAGNOSTIC_PREFIX = re.compile(r"^error:\s*(<user expression \d+>:\d+:\d+:\s*)?")
 _FAULT_ADDRESS = re.compile(r"fault address:\s*(0x[0-9a-fA-F]+)")
 
@@ -273,7 +266,7 @@ class LldbTarget(Target):
     def evaluate_address(self, expression: str) -> int:
         text = expression.strip()
         try:
-            return self._read_only(text) & _MASK64
+            return self._read_only(cexpr.parse(text)) & _MASK64
         except _NotReadOnly:
             pass
         return self._evaluate(text)
@@ -383,33 +376,27 @@ class LldbTarget(Target):
             return int(number)
         raise self._fail(text, reason or error.GetCString() or "not a number")
 
-    def _read_only(self, text: str) -> int:
+    def _read_only(self, node: cexpr.Node) -> int:
         """Registers, variables, globals, symbols, `(T)x` and `*(T *)x` without lldb's evaluator."""
-        if _INTEGER.match(text):
-            return int(text, 0)
+        if isinstance(node, cexpr.Number):
+            return node.value
         frame = self._frame()
-        if text.startswith("$") and _IDENTIFIER.match(text[1:]):
-            register = frame.FindRegister(text[1:]) if frame.IsValid() else None
+        if isinstance(node, cexpr.Register):
+            register = frame.FindRegister(node.name) if frame.IsValid() else None
             if register is None or not register.IsValid():
                 raise _NotReadOnly  # maybe a convenience variable such as $0
-            return self._value_address(text, register)
-        if frame.IsValid():
-            value = frame.GetValueForVariablePath(text)
-            if value.IsValid():
-                return self._value_address(text, value)
-        named = _NAMED.match(text)
-        if named:
-            return self._global(text, named)
-        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
-            return self._read_only(text[1:-1].strip())
-        deref = text.startswith("*")
-        cast = _CAST.match(text[1:].strip() if deref else text)
-        if cast is None:
-            raise _NotReadOnly
-        words = [w for w in cast.group("type").split() if w not in _QUALIFIERS]
-        stars = cast.group("stars").count("*")
-        operand = self._read_only(cast.group("rest").strip())
-        if not deref:
+            return self._value_address(node.text, register)
+        if isinstance(node, (cexpr.Named, cexpr.Other)):
+            if frame.IsValid():  # a local or argument first, as C scoping says
+                value = frame.GetValueForVariablePath(node.text)
+                if value.IsValid():
+                    return self._value_address(node.text, value)
+            if isinstance(node, cexpr.Other):
+                raise _NotReadOnly
+            return self._global(node)
+        text, words, stars = node.text, list(node.type_words), node.stars
+        operand = self._read_only(node.operand)
+        if not node.deref:
             if stars:
                 return operand
             size = self._type(words).GetByteSize()
@@ -425,19 +412,19 @@ class LldbTarget(Target):
         value = self.target.CreateValueFromAddress("pylife", lldb.SBAddress(operand, self.target), pointee)
         return self._value_address(text, value)
 
-    def _global(self, text: str, named: re.Match[str]) -> int:
+    def _global(self, named: cexpr.Named) -> int:
         """`name`, `&name`, `name.field`, `&name->field[2]`: a global variable, else a symbol.
 
         Names never reach lldb's evaluator: it would find nothing more, and its
         first use maps a probe page into a live inferior.
         """
-        name, path = named.group("name"), named.group("path")
+        text, name, path = named.text, named.name, named.path
         variable = self.target.FindFirstGlobalVariable(name)
         if variable.IsValid():
             value = variable.GetValueForExpressionPath(path) if path else variable
             if not value.IsValid():
                 raise self._fail(text, f"no member '{path}' in '{name}'")
-            if named.group("amp"):
+            if named.address_of:
                 address = value.GetLoadAddress()
                 if address == lldb.LLDB_INVALID_ADDRESS:
                     raise self._fail(text, value.GetError().GetCString() or "value has no address")
@@ -561,15 +548,6 @@ def _first_frame_as_gdb(thread: lldb.SBThread) -> int:
         if block.GetRangeIndexForBlockAddress(before) != lldb.UINT32_MAX:
             return index  # pc - 1 is inside the inlined call: it has started
         index += 1
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0:
-            return False
-    return depth == 0
 
 
 def _expression_error(message: str) -> str:
