@@ -8,6 +8,7 @@ from .cpython.objects import Objects
 from .cpython.runtime import Runtime, detect, read_micro_version
 from .errors import PylifeError
 from .record.recorder import Recorder
+from .record.typewatch import TypeWatcher
 from .render.escape import escape
 from .target import Memory, Target
 
@@ -28,6 +29,7 @@ class Session:
         # Valid until the process next stops or resumes, like gdb's frame selection:
         # adapters call forget_python_frame() then.
         self.python_frame: PythonFrameSelection | None = None
+        self.type_watcher = TypeWatcher()  # `pylife watch --type`: kept across runs, re-armed at each start
 
     def forget_python_frame(self) -> None:
         self.python_frame = None
@@ -55,6 +57,14 @@ class Session:
         Escaped here, once for both debuggers: it names target functions and types."""
         message = self._recorder.last_stop_message if self._recorder is not None else None
         return escape(message) if message else None
+
+    def at_safe_point(self) -> None:
+        """The adapter may create and delete breakpoints now (a command, a stop,
+        new modules loaded; in lldb any callback): apply deferred deletions and
+        arm the hooks of pending type watches."""
+        self.apply_pending()
+        if self.type_watcher.watches:
+            self.type_watcher.arm(self)
 
     def reset(self) -> None:
         """Forget what was learnt about the target (new process, new objfiles, exit)."""

@@ -140,6 +140,43 @@ class WatchHit:
 OnHit = Callable[[WatchHit], bool]
 
 
+@dataclass(frozen=True)
+class ObjectTypeIs:
+    """A breakpoint condition the debugger evaluates itself, without running pylife:
+    the object whose address is in ``register`` is not NULL and its ``ob_type``
+    (at ``type_offset``) is one of ``types``. No types: never true."""
+
+    register: str
+    type_offset: int
+    types: tuple[int, ...]
+
+    MAX_TYPES = 4  # adapters render a fixed number of comparisons
+
+    def c_expression(self) -> str:
+        """The condition in C, as both gdb and lldb parse it."""
+        if not self.types:
+            return "0"
+        field = f"*(unsigned long *)(${self.register} + {self.type_offset})"
+        alternatives = " || ".join(f"{field} == {t:#x}" for t in self.types)
+        return f"${self.register} != 0 && ({alternatives})"
+
+
+@dataclass(frozen=True)
+class BreakHit:
+    """A break_at hit, captured in the callback: the stopped thread and the
+    registers a hook at a function's entry (rdi: first argument) or return
+    instruction (rax: return value) needs (x86-64 System V)."""
+
+    tid: int | None
+    pc: int
+    sp: int
+    rax: int
+    rdi: int
+
+
+OnBreak = Callable[[BreakHit], bool]
+
+
 class Target(Protocol):
     """What the core may ask of a debugged program.
 
@@ -197,7 +234,8 @@ class Target(Protocol):
         ...
 
     def remove(self, handle: int) -> None:
-        """Delete a watchpoint; never called from inside ``on_hit`` (deferred)."""
+        """Delete a watchpoint or a break_at breakpoint. Inside an ``on_hit`` the
+        adapter only disables it there and deletes it at its next safe point."""
         ...
 
     def evaluate_address(self, expression: str) -> int:
@@ -229,6 +267,26 @@ class Target(Protocol):
         the arguments of its innermost ``frames`` frames. None without a
         stopped thread, and by default (the adapter cannot tell)."""
         return None
+
+    def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
+                 on_hit: OnBreak) -> int:
+        """Breakpoint at exactly ``symbol`` + ``offset`` (no prologue skipped; LIVE
+        only), in the symbol's out-of-line code. Pending while no loaded module
+        defines ``symbol``: set when one loads. With ``condition`` the debugger
+        evaluates it and calls ``on_hit`` only when it holds. ``on_hit`` returns
+        True to stop at the prompt. Returns a handle for ``remove`` and
+        ``set_condition``. May be called from inside an ``on_hit`` on lldb only:
+        the core calls it at safe points (``Session.at_safe_point``)."""
+        ...
+
+    def set_condition(self, handle: int, condition: ObjectTypeIs | None) -> None:
+        """Replace a break_at condition (None: always). Callable inside ``on_hit``."""
+        ...
+
+    def return_offsets(self, symbol: str) -> Sequence[int]:
+        """Offsets from ``symbol`` of its return instructions, from the debugger's
+        disassembler; empty while no loaded module defines it."""
+        ...
 
 
 class Memory:

@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="follow this address across frees and reuses: every object that lives there gets its "
                              "own history, and a write through a stale pointer after a reuse is a use after free")
     parser.add_argument("--follow", action="store_true", help="with ADDR: the same as --address ADDR")
+    parser.add_argument("--type", metavar="NAME", dest="type_name",
+                        help="watch every new instance of type NAME (Victim, app.Victim, buggy.Thing) from its "
+                             "allocation; before `run` or at any stop; pending until the type exists")
+    parser.add_argument("--max", type=int, default=0, metavar="N",
+                        help="with --type: stop watching after N instances in all (0: no limit)")
     parser.add_argument("--stop-on", choices=STOP_CHOICES, default="anomaly",
                         help="when to stop at the prompt (default: anomaly = negative count, use after free)")
     parser.add_argument("--max-events", type=int, default=0, help="stop after N events for this object (0: no limit)")
@@ -31,7 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(session: Session, args: argparse.Namespace) -> Report:
     if args.max_events < 0 or args.depth < 1:
         raise UserError("--max-events must be >= 0 and --depth >= 1")
+    if args.max < 0:
+        raise UserError("--max must be >= 0")
+    if args.type_name and (has_object(args) or args.follow_address is not None):
+        raise UserError("give ADDR, --py EXPR or --type NAME (one of them)")
     session.apply_pending()
+    if args.type_name:
+        recorder = session.recorder
+        if args.log:
+            recorder.set_log(args.log)
+        options = WatchOptions(stop_on=args.stop_on, max_events=args.max_events, depth=args.depth)
+        type_watch = session.type_watcher.add(session, args.type_name, args.max, options)
+        data = {"type_watch": type_watch.to_json(), "slots_used": slots_used(session), "slots_total": HARDWARE_SLOTS,
+                "log": recorder.log.path}
+        return Report("watch_type", data)
     if args.follow_address is not None:
         if has_object(args):
             raise UserError("give the address once: pylife watch --address ADDR (or pylife watch ADDR --follow)")
@@ -66,12 +84,19 @@ def slots_used(session: Session) -> int:
 
 def add_unwatch_arguments(parser: argparse.ArgumentParser) -> None:
     add_object_arguments(parser)
+    parser.add_argument("--type", metavar="NAME", dest="type_name", help="stop watching new instances of NAME")
     parser.add_argument("--all", action="store_true", help="stop watching everything")
 
 
 def run_unwatch(session: Session, args: argparse.Namespace) -> Report:
     recorder = session.recorder
+    if args.type_name:
+        type_watch = session.type_watcher.remove(session, args.type_name)
+        return Report("unwatch", {"removed": [], "type_watch": type_watch.to_json(), "slots_used": slots_used(session),
+                                  "slots_total": HARDWARE_SLOTS})
     if args.all:
+        for name in list(session.type_watcher.watches):
+            session.type_watcher.remove(session, name)
         addresses = list(recorder.watches)
     elif has_object(args):
         addresses = [resolve_object(session, args)]
@@ -97,4 +122,4 @@ def run_watches(session: Session, args: argparse.Namespace) -> Report:
              "slots": w.slots}
             for a, w in recorder.watches.items()]
     return Report("watches", {"watches": rows, "slots_used": slots_used(session), "slots_total": HARDWARE_SLOTS,
-                              "log": recorder.log.path})
+                              "type_watches": session.type_watcher.status(), "log": recorder.log.path})

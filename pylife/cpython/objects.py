@@ -161,6 +161,10 @@ class Objects:
         except UnreadableMemory:
             return True
 
+    def heap_type_qualname(self, type_address: int) -> str | None:
+        """module.qualname of a heap type, read without checking it is a ready type."""
+        return self._heap_type_qualname(type_address)
+
     def _heap_type_qualname(self, type_address: int) -> str | None:
         """module.qualname from ht_qualname and tp_dict['__module__'] (typeobject.c type_repr)."""
         if type_address in self._resolving:

@@ -6,6 +6,7 @@ PylifeError <-> gdb.GdbError.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -21,12 +22,15 @@ from ..target import (
     FAULT_SIGNALS,
     GENERAL_REGISTERS,
     SIGNAL_NAMES,
+    BreakHit,
     FrameArgument,
     FrameArguments,
     FrameSymbols,
     Memory,
     Module,
     NativeFrame,
+    ObjectTypeIs,
+    OnBreak,
     OnHit,
     StopInfo,
     Symbol,
@@ -38,6 +42,10 @@ from ..target import (
 
 _INFO_SYMBOL = re.compile(r"^.*? in section (\S+)(?: of (.+))?$")
 _MASK64 = (1 << 64) - 1
+# `disassemble` lines of return instructions: "   0x00007ffff7b0a4d6 <+54>:\tret"
+_RETURN_LINE = re.compile(r"^\s*(?:=>\s*)?0x[0-9a-f]+ <\+(\d+)>:\s+(?:(?:repz|rep|bnd|notrack)\s+)*retq?\b", re.M)
+# break_at handles live above gdb's breakpoint numbers (watch_write's handles).
+_HOOK_BASE = 1 << 32
 
 
 class GdbTarget(Target):
@@ -46,6 +54,8 @@ class GdbTarget(Target):
     def __init__(self, inferior: gdb.Inferior) -> None:
         self.inferior = inferior
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
+        self._hooks: dict[int, _Hook] = {}  # break_at handle -> its hook (pending while .breakpoint is None)
+        self._doomed: list[gdb.Breakpoint] = []  # disabled inside a stop(): deleted at the next safe point
 
     @property
     def kind(self) -> TargetKind:
@@ -166,9 +176,69 @@ class GdbTarget(Target):
         return int(watchpoint.number)
 
     def remove(self, handle: int) -> None:
+        hook = self._hooks.pop(handle, None)
+        if hook is not None:
+            _hooks_by_number.pop(handle - _HOOK_BASE, None)
+            if hook.breakpoint is not None:
+                self._delete(hook.breakpoint)
+            return
         for breakpoint in gdb.breakpoints():
             if breakpoint.number == handle and breakpoint.is_valid():
+                self._delete(breakpoint)
+
+    def _delete(self, breakpoint: gdb.Breakpoint) -> None:
+        # gdb must not delete a breakpoint inside a stop() method: disabling it
+        # frees its hardware slot at once, the deletion waits for a safe point.
+        if _callbacks.depth:
+            breakpoint.enabled = False
+            self._doomed.append(breakpoint)
+        else:
+            breakpoint.delete()
+
+    def safe_point(self) -> None:
+        """Delete what stop() methods disabled; set pending hooks whose symbol is now loaded."""
+        while self._doomed:
+            breakpoint = self._doomed.pop()
+            if breakpoint.is_valid():
                 breakpoint.delete()
+        if self.inferior.pid == 0:
+            return
+        for hook in self._hooks.values():
+            if hook.breakpoint is None:
+                address = self.symbol_address(hook.symbol)
+                if address is not None:
+                    hook.place(address)
+
+    def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
+                 on_hit: OnBreak) -> int:
+        handle = _HOOK_BASE + next(_hook_numbers)
+        hook = self._hooks[handle] = _Hook(handle, symbol, offset, condition, on_hit)
+        # Before `run` a symbol of a static executable resolves to its unrelocated
+        # address: hooks are placed once there is a process (safe_point, new objfiles).
+        address = self.symbol_address(symbol) if self.inferior.pid != 0 else None
+        if address is not None:
+            try:
+                hook.place(address)
+            except (gdb.error, RuntimeError) as exc:
+                del self._hooks[handle]
+                raise UserError(f"cannot set a breakpoint at {symbol}+{offset}: {exc}") from None
+        return handle
+
+    def set_condition(self, handle: int, condition: ObjectTypeIs | None) -> None:
+        hook = self._hooks.get(handle)
+        if hook is not None:
+            hook.condition = condition
+            hook.set_types(condition)
+
+    def return_offsets(self, symbol: str) -> Sequence[int]:
+        address = self.symbol_address(symbol) if self.inferior.pid != 0 else None
+        if address is None:
+            return []
+        try:
+            text = gdb.execute(f"disassemble {address:#x}", to_string=True)
+        except gdb.error:
+            return []
+        return [int(m.group(1)) for m in _RETURN_LINE.finditer(text)]
 
     def evaluate_address(self, expression: str) -> int:
         try:
@@ -287,12 +357,105 @@ class _RefcountWatchpoint(gdb.Breakpoint):
             pc: int | None = gdb.newest_frame().pc()
         except gdb.error:
             pc = None
-        stop = self._on_hit(WatchHit(tid, pc))
+        with _callbacks:
+            stop = self._on_hit(WatchHit(tid, pc))
         if stop:
             message = session_for(gdb.selected_inferior()).stop_message()
             if message:
                 gdb.write(message + "\n")
         return stop
+
+
+class _CallbackDepth:
+    """How many pylife stop() methods are running (gdb forbids deleting breakpoints there)."""
+
+    depth = 0
+
+    def __enter__(self) -> None:
+        _CallbackDepth.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        _CallbackDepth.depth -= 1
+
+
+_callbacks = _CallbackDepth()
+_hook_numbers = itertools.count(1)
+
+
+class _Hook:
+    """A break_at request: its gdb breakpoint once placed, and its condition's values.
+
+    The condition refers to convenience variables ($pylife_hN_I): changing the
+    watched types inside a stop() then only sets variables, it never edits a
+    breakpoint there."""
+
+    def __init__(self, handle: int, symbol: str, offset: int, condition: ObjectTypeIs | None,
+                 on_hit: OnBreak) -> None:
+        self.handle, self.symbol, self.offset, self.on_hit = handle, symbol, offset, on_hit
+        self.condition = condition
+        self.breakpoint: gdb.Breakpoint | None = None
+        self.variable = f"pylife_h{handle - _HOOK_BASE}"
+        self.set_types(condition)
+
+    def condition_text(self) -> str:
+        """The cheap test gdb evaluates at every hit, then (only when it holds) pylife.
+
+        gdb calls a breakpoint's Python stop() method BEFORE its condition, at
+        every hit; a condition ending in a convenience function call costs
+        Python only when its first part is true (&& short-circuits)."""
+        call = f"$_pylife_hit({self.handle - _HOOK_BASE})"
+        if self.condition is None:
+            return call
+        c = self.condition
+        field = f"*(unsigned long *)(${c.register} + {c.type_offset})"
+        alternatives = " || ".join(f"{field} == ${self.variable}_{i}" for i in range(ObjectTypeIs.MAX_TYPES))
+        return f"${self.variable}_on && ${c.register} != 0 && ({alternatives}) && {call}"
+
+    def set_types(self, condition: ObjectTypeIs | None) -> None:
+        types = list(condition.types if condition is not None else ())[: ObjectTypeIs.MAX_TYPES]
+        gdb.set_convenience_variable(f"{self.variable}_on", 1 if types else 0)
+        if condition is not None and self.breakpoint is not None and self.breakpoint.is_valid():
+            # A hook that can never match costs a trap per call: disabled (not deleted, allowed in stop()).
+            self.breakpoint.enabled = bool(types)
+        for index in range(ObjectTypeIs.MAX_TYPES):
+            # 1 is never an object's type: an unused comparison is false.
+            gdb.set_convenience_variable(f"{self.variable}_{index}", types[index] if index < len(types) else 1)
+
+    def place(self, address: int) -> None:
+        breakpoint = gdb.Breakpoint(f"*{address + self.offset:#x}", gdb.BP_BREAKPOINT, internal=True)
+        breakpoint.silent = True
+        breakpoint.condition = self.condition_text()
+        self.breakpoint = breakpoint
+        self.set_types(self.condition)
+        _hooks_by_number[self.handle - _HOOK_BASE] = self
+
+    def hit(self) -> bool:
+        thread = gdb.selected_thread()
+        frame = gdb.newest_frame()
+        registers = [int(frame.read_register(name)) & _MASK64 for name in ("rip", "rsp", "rax", "rdi")]
+        hit = BreakHit(thread.ptid[1] or thread.ptid[0] if thread is not None else None, *registers)
+        with _callbacks:
+            return self.on_hit(hit)
+
+
+_hooks_by_number: dict[int, _Hook] = {}
+
+
+class _PylifeHit(gdb.Function):
+    """$_pylife_hit(N): run break_at hook N's on_hit; true stops at the prompt."""
+
+    def __init__(self) -> None:
+        super().__init__("_pylife_hit")
+
+    def invoke(self, *args: gdb.Value) -> int:
+        hook = _hooks_by_number.get(int(args[0])) if len(args) == 1 else None
+        if hook is None or hook.breakpoint is None:
+            return 0
+        try:
+            return 1 if hook.hit() else 0
+        except Exception as exc:  # a traceback would abort the condition: say it, and stop
+            gdb.write(f"pylife: internal error in a breakpoint hook: {type(exc).__name__}: {exc}\n")
+            return 1
 
 
 class _KeepSelection:
@@ -359,14 +522,21 @@ def _on_exit(event: object = None) -> None:
         screen = exit_screen(session, int(status) if status is not None else None)
         if screen:
             gdb.write(screen)
-        for handle in session.recorder.forget_process():
+        for handle in session.recorder.forget_process() + session.type_watcher.forget_process():
             session.target.remove(handle)
+        _safe_point(session)
+
+
+def _safe_point(session: Session) -> None:
+    if isinstance(session.target, GdbTarget):
+        session.target.safe_point()
+    session.at_safe_point()
 
 
 def _on_stop(_event: object = None) -> None:
     # Safe point to delete watchpoints retired inside stop() callbacks.
     for session in _sessions.values():
-        session.apply_pending()
+        _safe_point(session)
         session.forget_python_frame()  # like gdb's frame selection: gone at the next stop
 
 
@@ -375,14 +545,23 @@ def _on_resume(_event: object = None) -> None:
         session.forget_python_frame()
 
 
+def _on_new_objfile(_event: object = None) -> None:
+    # A library was loaded (libpython during `run`): pending hooks can be placed.
+    _reset_all()
+    for session in _sessions.values():
+        _safe_point(session)
+
+
 class PylifeCommand(gdb.Command):
     def __init__(self) -> None:
         super().__init__("pylife", gdb.COMMAND_DATA)
 
     def invoke(self, argument: str, from_tty: bool) -> None:
         env.warn_missing_once(gdb.write)
+        session = session_for(gdb.selected_inferior())
+        _safe_point(session)
         try:
-            output = execute(session_for(gdb.selected_inferior()), gdb.string_to_argv(argument))
+            output = execute(session, gdb.string_to_argv(argument))
         except CommandFailed as exc:
             raise gdb.GdbError(str(exc)) from None
         gdb.write(output)
@@ -391,8 +570,9 @@ class PylifeCommand(gdb.Command):
 def register() -> None:
     PylifeCommand.__doc__ = help_text()
     PylifeCommand()
-    for registry in (gdb.events.new_objfile, gdb.events.clear_objfiles):
-        registry.connect(_reset_all)
+    _PylifeHit()
+    gdb.events.new_objfile.connect(_on_new_objfile)
+    gdb.events.clear_objfiles.connect(_reset_all)
     gdb.events.exited.connect(_on_exit)
     gdb.events.stop.connect(_on_stop)
     gdb.events.cont.connect(_on_resume)

@@ -27,12 +27,15 @@ from ..session import Session
 from ..target import (
     FAULT_SIGNALS,
     GENERAL_REGISTERS,
+    BreakHit,
     FrameArgument,
     FrameArguments,
     FrameSymbols,
     Memory,
     Module,
     NativeFrame,
+    ObjectTypeIs,
+    OnBreak,
     OnHit,
     StopInfo,
     Symbol,
@@ -58,6 +61,8 @@ _AGGREGATES = (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass
                lldb.eTypeClassArray, lldb.eTypeClassFunction)
 _DIAGNOSTIC_PREFIX = re.compile(r"^error:\s*(<user expression \d+>:\d+:\d+:\s*)?")
 _FAULT_ADDRESS = re.compile(r"fault address:\s*(0x[0-9a-fA-F]+)")
+# break_at handles live above lldb's watchpoint ids (watch_write's handles).
+_BREAK_BASE = 1 << 32
 
 
 class _NotReadOnly(Exception):
@@ -252,8 +257,67 @@ class LldbTarget(Target):
         self._exit_breakpoint = int(breakpoint.GetID())
 
     def remove(self, handle: int) -> None:
+        if handle >= _BREAK_BASE:
+            _break_hooks.pop((self.target.GetDebugger().GetID(), handle - _BREAK_BASE), None)
+            self.target.BreakpointDelete(handle - _BREAK_BASE)
+            return
         _watch_hooks.pop((int(self.process.GetUniqueID()), handle), None)
         self.target.DeleteWatchpoint(handle)
+
+    def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
+                 on_hit: OnBreak) -> int:
+        process = self.process
+        address = self.symbol_address(symbol) if process.IsValid() and process.GetState() not in _GONE else None
+        if address is not None:
+            breakpoint = self.target.BreakpointCreateByAddress(address + offset)
+        else:
+            # Pending: lldb resolves a breakpoint by name in every module that loads
+            # later; -K false keeps the function's entry (no prologue skipped).
+            returned = lldb.SBCommandReturnObject()
+            slide = f" -R {offset}" if offset else ""
+            self._command(f"breakpoint set -n {symbol} -K false{slide}", returned)
+            match = re.search(r"Breakpoint (\d+):", returned.GetOutput() or "")
+            breakpoint = self.target.FindBreakpointByID(int(match.group(1))) if match else lldb.SBBreakpoint()
+        if not breakpoint.IsValid():
+            raise UserError(f"cannot set a breakpoint at {symbol}+{offset}")
+        number = int(breakpoint.GetID())
+        # As for watchpoints (design.md §3): only an inline body returning False runs on.
+        body = f"from {__name__} import on_breakpoint; return on_breakpoint(frame, bp_loc)"
+        returned = lldb.SBCommandReturnObject()
+        self._command(f"breakpoint command add -s python -o '{body}' {number}", returned)
+        if not returned.Succeeded():
+            self.target.BreakpointDelete(number)
+            raise UserError(f"cannot attach pylife to breakpoint {number}: {(returned.GetError() or '').strip()}")
+        _break_hooks[(self.target.GetDebugger().GetID(), number)] = (self, on_hit)
+        handle = _BREAK_BASE + number
+        self.set_condition(handle, condition)
+        return handle
+
+    def _command(self, command: str, returned: lldb.SBCommandReturnObject) -> None:
+        self.target.GetDebugger().GetCommandInterpreter().HandleCommand(command, returned)
+
+    def set_condition(self, handle: int, condition: ObjectTypeIs | None) -> None:
+        breakpoint = self.target.FindBreakpointByID(handle - _BREAK_BASE)
+        if not breakpoint.IsValid():
+            return
+        # lldb evaluates the condition itself (its IR interpreter: loads and compares)
+        # and runs the callback only when it holds; a hook that cannot match is disabled.
+        breakpoint.SetCondition(condition.c_expression() if condition is not None else "")
+        breakpoint.SetEnabled(condition is None or bool(condition.types))
+
+    def return_offsets(self, symbol: str) -> Sequence[int]:
+        address = self.symbol_address(symbol)
+        if address is None:
+            return []
+        resolved = self.target.ResolveLoadAddress(address)
+        code = resolved.GetSymbol()
+        if not code.IsValid() or code.GetStartAddress().GetLoadAddress(self.target) != address:
+            return []
+        offsets = []
+        for instruction in code.GetInstructions(self.target):
+            if (instruction.GetMnemonic(self.target) or "").split(" ")[-1] in ("ret", "retq"):
+                offsets.append(int(instruction.GetAddress().GetLoadAddress(self.target)) - address)
+        return offsets
 
     def process_changed(self) -> None:
         """Another process (or none): drop its symbol cache and delete pylife's watchpoints."""
@@ -579,6 +643,44 @@ def _symbolize(frame: lldb.SBFrame) -> Symbol:
     )
 
 
+# (debugger id, breakpoint id) -> (target, break_at callback). Keyed by debugger, not
+# process: a pending breakpoint set before `process launch` fires in the new process.
+_break_hooks: dict[tuple[int, int], tuple[LldbTarget, OnBreak]] = {}
+
+
+def _register(frame: lldb.SBFrame, name: str) -> int:
+    value = frame.FindRegister(name)
+    return int(value.GetValueAsUnsigned(0)) & _MASK64 if value is not None and value.IsValid() else 0
+
+
+def on_breakpoint(frame: lldb.SBFrame, bp_loc: lldb.SBBreakpointLocation) -> bool:
+    """Body of every pylife break_at breakpoint: True stops at the prompt."""
+    breakpoint = bp_loc.GetBreakpoint()
+    target = breakpoint.GetTarget()
+    hook = _break_hooks.get((target.GetDebugger().GetID(), int(breakpoint.GetID())))
+    if hook is None:
+        return False
+    adapter, on_hit = hook
+    address = bp_loc.GetAddress()
+    if address.GetSymbol().GetStartAddress().GetLoadAddress(target) != address.GetLoadAddress(target) \
+            and breakpoint.GetNumLocations() > 1:
+        # A by-name breakpoint also lands in inlined copies, where the
+        # arguments are not in their registers: only the entry is meant.
+        bp_loc.SetEnabled(False)
+        return False
+    thread = frame.GetThread()
+    tid = int(thread.GetThreadID())
+    hit = BreakHit(tid, int(frame.GetPC()), int(frame.GetSP()), _register(frame, "rax"), _register(frame, "rdi"))
+    try:
+        entry = next((e for e in _entries if e.session.target is adapter), None)
+        if entry is not None:
+            entry.session.apply_pending()  # lldb lets callbacks delete breakpoints: a safe point
+        return bool(on_hit(hit))
+    except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
+        print(f"pylife: breakpoint {breakpoint.GetID()}: internal error: {type(exc).__name__}: {exc}")
+        return True
+
+
 def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
     """Body of every pylife watchpoint command: True stops at the prompt."""
     thread = frame.GetThread()
@@ -663,17 +765,19 @@ def session_for(target: lldb.SBTarget) -> Session:
         int(target.GetNumModules()),
     )
     previous, entry.fingerprint = entry.fingerprint, fingerprint
-    if previous is not None and previous[:3] != fingerprint[:3]:
+    if previous is not None and previous[2] and previous[:3] != fingerprint[:3]:
         # Another process (or none): its watches are over, like gdb's exited event.
         entry.session.recorder.forget_process()
         entry.adapter.process_changed()
+        for handle in entry.session.type_watcher.forget_process():  # hooks into the old process's modules
+            entry.adapter.remove(handle)
     if previous != fingerprint:
         entry.session.reset()
     stop_id = int(process.GetStopID()) if process.IsValid() else -1
     if stop_id != entry.stop_id:  # the process ran since `pylife frame`: drop its selection, like lldb's
         entry.stop_id = stop_id
         entry.session.forget_python_frame()
-    entry.session.apply_pending()  # watchpoints retired inside callbacks
+    entry.session.at_safe_point()  # watchpoints retired inside callbacks, pending type watches
     return entry.session
 
 

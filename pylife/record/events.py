@@ -68,12 +68,17 @@ class History:
     initial: int | None = None  # refcount when the watch was set (0 for an occupant followed from its allocation)
     occupancy: int = 0
     allocated_at: int | None = None  # seq of the allocation event, when it was recorded (a followed occupant)
+    origin: str | None = None  # "watch --type NAME" when a type watch started it at the allocation
+    allocation: dict[str, Any] | None = None  # where it was allocated: tid, function, python, stack
 
     @property
     def key(self) -> tuple[int, int]:
         return self.address, self.occupancy
 
     def to_json(self) -> dict[str, Any]:
-        return {"address": self.address, "occupancy": self.occupancy, "type": self.type, "initial": self.initial,
+        data = {"address": self.address, "occupancy": self.occupancy, "type": self.type, "initial": self.initial,
                 "allocated_at": self.allocated_at, "events": [e.to_json() for e in self.events],
                 "freed_at": self.freed_at, "closed": self.closed}
+        if self.origin is not None:
+            data.update(origin=self.origin, allocation=self.allocation)
+        return data

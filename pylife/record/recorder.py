@@ -98,7 +98,10 @@ class Recorder:
             self.log = JsonlLog(path)
 
     def watch(self, session: Session, address: int, options: WatchOptions,
-              arm: Callable[[int, int, OnHit], int]) -> tuple[Watch, list[str]]:
+              arm: Callable[[int, int, OnHit], int], origin: str | None = None,
+              allocation: dict[str, object] | None = None) -> tuple[Watch, list[str]]:
+        """Watch the object at ``address``; ``origin`` and ``allocation``: a type
+        watch caught it at its allocation (see typewatch.py)."""
         target = session.target
         if target.kind is TargetKind.CORE:
             raise NotLive("cannot watch on a core file: post-mortem has no future (pylife history --load reads a log)")
@@ -127,7 +130,8 @@ class Recorder:
         field_address = address + fields[0][1]
         previous = self.history_of(address)
         history = History(address, tp.qualified, initial=refcnt,
-                          occupancy=0 if previous is None else previous.occupancy + 1)
+                          occupancy=0 if previous is None else previous.occupancy + 1, origin=origin,
+                          allocation=allocation)
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
         watch = Watch(history, field_address, fields[0][2], options, last=refcnt, block=address - preheader,
                       block_size=objects.size(address, tp), slots=len(fields))
@@ -311,6 +315,18 @@ class Recorder:
         watch.history = history
         watch.phase = phase
         return history
+
+    def capture(self, session: Session, tid: int | None, depth: int) -> dict[str, object]:
+        """Where the thread is now (a new object's allocation): its merged C + Python stack."""
+        mem = Memory(session.target)
+        objects = Objects(mem, session.runtime(mem).layout)
+        native = self._native_frames(session.target, tid, depth) if tid is not None else []
+        python = self._python_frames(session, mem, objects, tid)
+        top = next((f for f in python if f.code is not None), None)
+        stack, _text = self._stack_json(native, python)
+        return {"tid": tid, "function": native[0].function if native else None,
+                "python": f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
+                "stack": stack}
 
     def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:
         """The merged stack as JSON dicts and as JSON text, each frame converted

@@ -40,8 +40,11 @@ class JsonlLog:
             raise UserError(f"cannot write the history log {self.path}: {exc.strerror or exc}") from None
 
     def watch(self, history: History) -> None:
-        self.write({"record": "watch", "address": history.address, "occupancy": history.occupancy, "type": history.type,
-                    "initial": history.initial, "allocated_at": history.allocated_at})
+        record: dict[str, Any] = {"record": "watch", "address": history.address, "occupancy": history.occupancy,
+                                  "type": history.type, "initial": history.initial, "allocated_at": history.allocated_at}
+        if history.origin is not None:
+            record.update(origin=history.origin, allocation=history.allocation)
+        self.write(record)
 
     def event(self, history: History, event: Event, stack_text: str | None = None) -> None:
         """One event line; ``stack_text`` is the stack already encoded (hot path:
@@ -96,7 +99,8 @@ def load(path: str) -> list[History]:
             allocated = record.get("allocated_at")
             history = current[address] = History(address, str(record.get("type", "?")), initial=record.get("initial"),
                                                  occupancy=occupancy,
-                                                 allocated_at=allocated if isinstance(allocated, int) else None)
+                                                 allocated_at=allocated if isinstance(allocated, int) else None,
+                                                 origin=record.get("origin"), allocation=record.get("allocation"))
             if isinstance(declared, int):
                 by_key[address, declared] = history
             histories.append(history)

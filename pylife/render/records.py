@@ -16,7 +16,25 @@ def watch(data: dict[str, Any], color: bool) -> str:
     return "\n".join(lines)
 
 
+def _type_watch_line(t: dict[str, Any]) -> str:
+    types = ", ".join(f"{escape(x['name'])} at {x['address']:#x}" for x in t["types"]) or "no such type yet"
+    limit = f" of at most {t['max']}" if t["max"] else ""
+    line = (f"type {escape(t['name'])}: {t['state']} ({types}); new instances: {t['matched']} seen, "
+            f"{t['watched']} watched{limit}, {t['skipped']} skipped (every hardware slot busy)")
+    return line + (f"; last error: {escape(t['error'])}" if t.get("error") else "")
+
+
+def watch_type(data: dict[str, Any], color: bool) -> str:
+    t = data["type_watch"]
+    when = ("each new instance is watched from its allocation" if t["state"] == "armed"
+            else "pending: armed when the type is created (and the program runs)")
+    return "\n".join([f"pylife: watching new instances of {escape(t['name'])}, stop on {t['stop_on']}; {when}",
+                      f"pylife: {_type_watch_line(t)}", f"pylife: history log: {data['log']}"])
+
+
 def unwatch(data: dict[str, Any], color: bool) -> str:
+    if data.get("type_watch"):
+        return f"pylife: stopped watching new instances: {_type_watch_line(data['type_watch'])}"
     removed = ", ".join(f"{a:#x}" for a in data["removed"]) or "nothing"
     return f"pylife: stopped watching {removed}; hardware slots {data['slots_used']}/{data['slots_total']} used"
 
@@ -27,7 +45,8 @@ def watches(data: dict[str, Any], color: bool) -> str:
              f"yes (occupant {w['occupancy']})" if w.get("follow") else "no"] for w in data["watches"]]
     body = (table(["address", "type", "refcnt", "phase", "events", "stop_on", "follow"], rows) if rows
             else "nothing is watched")
-    return f"{head}\n{body}\nlog: {data['log']}"
+    types = "".join(f"\n{_type_watch_line(t)}" for t in data.get("type_watches", []))
+    return f"{head}\n{body}{types}\nlog: {data['log']}"
 
 
 def _frame_line(number: int, frame: dict[str, Any]) -> str:
@@ -54,6 +73,11 @@ def history(data: dict[str, Any], color: bool) -> str:
                  else f"initial refcount {h['initial']}")
         out.append(f"{h['address']:#x}{occupant} {shown(h['type'])}: {len(h['events'])} events"
                    f" ({start})" + (f"; {'; '.join(status)}" if status else ""))
+        allocation = h.get("allocation")
+        if allocation:
+            where = escape(allocation.get("python") or "no Python frame")
+            out.append(f"  allocated by {escape(allocation.get('function') or '?')} in {where} "
+                       f"(thread {allocation.get('tid')}; {h.get('origin')})")
         rows = [[e["seq"], f"{e['new'] - e['old']:+d}" if abs(e["new"] - e["old"]) < 1 << 32 else "write",
                  e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
                  e["op"] or "", escape(e["python"] or "")] for e in h["events"]]
@@ -149,5 +173,5 @@ def leaks(data: dict[str, Any], color: bool) -> str:
     return "\n".join(out)
 
 
-RENDERERS = {"watch": watch, "unwatch": unwatch, "watches": watches, "history": history, "event": event,
+RENDERERS = {"watch": watch, "watch_type": watch_type, "unwatch": unwatch, "watches": watches, "history": history, "event": event,
              "balance": balance, "message": message, "leaks": leaks}

@@ -14,7 +14,19 @@ import struct
 from collections.abc import Sequence
 
 from pylife.errors import NotLive, UnreadableMemory, UserError
-from pylife.target import Module, NativeFrame, OnHit, StopInfo, Target, TargetKind, ThreadInfo, WatchHit
+from pylife.target import (
+    BreakHit,
+    Module,
+    NativeFrame,
+    ObjectTypeIs,
+    OnBreak,
+    OnHit,
+    StopInfo,
+    Target,
+    TargetKind,
+    ThreadInfo,
+    WatchHit,
+)
 
 PAGE = 4096
 ADDRESS_LIMIT = 1 << 64
@@ -43,6 +55,10 @@ class FakeTarget(Target):
         self.selected_thread: int | None = None
         self.frames: dict[int, list[NativeFrame]] = {}  # tid -> C frames, innermost first
         self.watchpoints: dict[int, tuple[int, int, OnHit]] = {}  # handle -> (address, size, on_hit)
+        # break_at handle -> [symbol, offset, condition, on_hit]; returns: symbol -> offsets of its `ret`s
+        self.breakpoints: dict[int, list[object]] = {}
+        self.returns: dict[str, list[int]] = {}
+        self.condition_checks = 0  # conditions "the debugger" evaluated (without calling pylife)
         self._next_handle = 1
         self._bases: list[int] = []  # sorted region starts
         self._regions: dict[int, bytearray] = {}
@@ -65,6 +81,8 @@ class FakeTarget(Target):
         twin.frames = {tid: list(frames) for tid, frames in self.frames.items()}
         twin.watchpoints = dict(self.watchpoints)
         twin.sections = list(self.sections)
+        twin.breakpoints = {h: list(b) for h, b in self.breakpoints.items()}
+        twin.returns = {k: list(v) for k, v in self.returns.items()}
         return twin
 
     # ---- the image -----------------------------------------------------------
@@ -240,6 +258,7 @@ class FakeTarget(Target):
 
     def remove(self, handle: int) -> None:
         self.watchpoints.pop(handle, None)
+        self.breakpoints.pop(handle, None)
 
     def fire(self, handle: int, tid: int | None = None, pc: int | None = None) -> bool:
         """Simulate a hit of watchpoint ``handle`` in thread ``tid`` (default: the
@@ -260,6 +279,52 @@ class FakeTarget(Target):
         tid = tid if tid is not None else (self.current_thread() or 1)
         self.frames[tid] = list(frames)  # the selection stays: a debugger's may lag behind the hit
         return self.fire(handle, tid)
+
+    def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
+                 on_hit: OnBreak) -> int:
+        if self.kind is not TargetKind.LIVE:
+            raise NotLive("breakpoints need a running process, not a core file")
+        handle = 1_000_000 + self._next_handle
+        self._next_handle += 1
+        self.breakpoints[handle] = [symbol, offset, condition, on_hit]
+        return handle
+
+    def set_condition(self, handle: int, condition: ObjectTypeIs | None) -> None:
+        if handle in self.breakpoints:
+            self.breakpoints[handle][2] = condition
+
+    def return_offsets(self, symbol: str) -> Sequence[int]:
+        return list(self.returns.get(symbol, [])) if symbol in self.symbols else []
+
+    def break_handles(self, symbol: str) -> list[int]:
+        return [h for h, b in self.breakpoints.items() if b[0] == symbol]
+
+    def reach(self, symbol: str, offset: int = 0, *, rax: int = 0, rdi: int = 0, tid: int | None = None,
+              frames: Sequence[NativeFrame] = ()) -> list[bool]:
+        """Simulate the program reaching ``symbol`` + ``offset`` with these registers:
+        evaluate each breakpoint's condition as a debugger does (reading memory),
+        call on_hit where it holds; returns what each on_hit asked."""
+        tid = tid if tid is not None else (self.current_thread() or 1)
+        self.selected_thread = tid
+        if frames:
+            self.frames[tid] = list(frames)
+        results = []
+        for symbol_, offset_, condition, on_hit in list(self.breakpoints.values()):
+            if symbol_ != symbol or offset_ != offset:
+                continue
+            if isinstance(condition, ObjectTypeIs):
+                self.condition_checks += 1
+                value = {"rax": rax, "rdi": rdi}[condition.register]
+                if value == 0 or not condition.types:
+                    continue
+                try:
+                    if self.peek_u64(value + condition.type_offset) not in condition.types:
+                        continue
+                except UnreadableMemory:
+                    continue
+            address = (self.symbols.get(symbol) or 0) + offset
+            results.append(on_hit(BreakHit(tid, address, 0x7FFD_0000_0000, rax, rdi)))  # type: ignore[operator]
+        return results
 
     def evaluate_address(self, expression: str) -> int:
         text = expression.strip()
