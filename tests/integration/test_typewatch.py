@@ -76,9 +76,10 @@ def _params(minors: tuple[str, ...]) -> list[Any]:
 
 
 def _lines(session: Session, label: str) -> list[dict[str, Any]]:
-    record = session.record(label)
-    assert record.error is None, (label, record.error, session.describe())
-    return [json.loads(line) for line in record.output.strip().splitlines() if line.strip()]
+    """The objects of one `history --json` document ({"objects": [...]})."""
+    objects = session.json(label)["objects"]
+    assert isinstance(objects, list)
+    return objects
 
 
 def _type_watch(session: Session, label: str) -> dict[str, Any]:
