@@ -75,3 +75,14 @@ def test_the_core_names_its_executable(tmp_path: Path) -> None:
     (tmp_path / "not-a-core").write_bytes(b"\x7fELF" + b"\0" * 60)
     assert cores.find_cores([str(tmp_path)]) == [core]
     assert cores.executable_of(str(tmp_path / "not-a-core")) is None
+
+
+def test_the_triage_page_escapes_and_links_nothing_external() -> None:
+    from pylife.render import html
+
+    hostile = "Victim\u202e<script>"
+    result = cores.triage([document("/c/core.1", "use-after-free", UAF, hostile),
+                           document("/c/core.2", "use-after-free", UAF, hostile)])
+    page = html.triage_page(result)
+    assert "<script>" not in page and "\u202e" not in page and "Victim\\u202e&lt;script&gt;" in page
+    assert "<h1>pylife triage: 2 cores, 1 groups</h1>" in page and "/c/core.1\n/c/core.2" in page
