@@ -252,6 +252,7 @@ class LldbTarget(Target):
         breakpoint = self.target.BreakpointCreateByName("_exit")
         if not breakpoint.IsValid():
             return
+        breakpoint.AddName("pylife-exit")  # so that `breakpoint list` says whose it is
         breakpoint.SetScriptCallbackBody(f"from {__name__} import on_exit_breakpoint; "
                                          "return on_exit_breakpoint(frame, bp_loc)")
         self._exit_breakpoint = int(breakpoint.GetID())

@@ -82,7 +82,8 @@ def history(data: dict[str, Any], color: bool) -> str:
                  e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
                  e["op"] or "", escape(e["python"] or "")] for e in h["events"]]
         if rows:
-            out.append(table(["seq", "Δ", "refcnt", "kind", "writer", "op", "Python"], rows))
+            # Column names are the event's JSON keys (Δ is new - old).
+            out.append(table(["seq", "Δ", "new", "kind", "writer", "op", "python"], rows))
     return "\n".join(out)
 
 
