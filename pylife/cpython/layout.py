@@ -118,6 +118,13 @@ class Layout:
         """<=3.11 PyASCIIObject.state has `ready` at bit 7 (removed by PEP 623 in 3.12)."""
         return self.key <= (3, 11)
 
+    def str_state_shift(self) -> int:
+        """Bits to drop from PyASCIIObject.state before reading kind (bits 2-4), compact (5)
+        and ascii (6): 3.14t Include/cpython/unicodeobject.h makes ``interned`` a whole
+        ``unsigned char`` under Py_GIL_DISABLED, moving the bitfields up by 6 (3.13t keeps
+        ``interned:2``)."""
+        return 6 if self.free_threaded and self.key >= (3, 14) else 0
+
     def dict_keys_log2(self) -> bool:
         """3.11+ pycore_dict.h: dk_log2_size/dk_kind replace dk_size/dk_lookup."""
         return self.has("PyDictKeysObject.dk_log2_size")

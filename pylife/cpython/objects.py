@@ -250,7 +250,7 @@ class Objects:
     def str_value(self, address: int, max_chars: int) -> tuple[str, bool]:
         """(text, truncated) of a str object (Include/cpython/unicodeobject.h)."""
         L = self.layout
-        state = self.mem.u32(address + L["PyASCIIObject.state"])
+        state = self.mem.u32(address + L["PyASCIIObject.state"]) >> L.str_state_shift()
         length = self.mem.i64(address + L["PyASCIIObject.length"])
         kind = (state >> 2) & 7
         compact = (state >> 5) & 1
@@ -280,7 +280,7 @@ class Objects:
 
     def _str_size(self, address: int) -> int:
         L = self.layout
-        state = self.mem.u32(address + L["PyASCIIObject.state"])
+        state = self.mem.u32(address + L["PyASCIIObject.state"]) >> L.str_state_shift()
         length = self.mem.i64(address + L["PyASCIIObject.length"])
         kind = (state >> 2) & 7 or 1
         if not (state >> 5) & 1:  # legacy string: data is a separate block

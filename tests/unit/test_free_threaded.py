@@ -201,3 +201,24 @@ def test_watch_covers_both_fields_with_two_slots(image: FtImage) -> None:
         execute(session, ["watch", hex(image.float(4.5))])
     assert run_json(image.py, ["unwatch", hex(obj)], session)["slots_used"] == 2
     assert len(image.t.watchpoints) == 2
+
+
+@pytest.mark.parametrize("minor,state", [(13, (1 << 2) | (1 << 5) | (1 << 6)),  # 3.13t: interned:2, kind:3 ...
+                                         (14, (1 << 8) | (1 << 11) | (1 << 12))])  # 3.14t: interned is a byte
+def test_str_state_bits_per_free_threaded_version(minor: int, state: int) -> None:
+    """A compact ASCII str laid out to 3.13t / 3.14t Include/cpython/unicodeobject.h."""
+    from pylife.cpython.layout import Layout
+    from pylife.cpython.objects import Objects
+    from pylife.target import Memory
+
+    from .fakes import FakeTarget
+
+    layout = Layout(PythonVersion(3, minor, 0, free_threaded=True), ft.derive_table(TABLES[(3, 13)]), "test")
+    t = FakeTarget()
+    t.map(FT_BASE, 0x1000)
+    text = FT_BASE + 0x100
+    t.write(text, struct.pack("<QHBBIqQ", OWNER, 0, 0, 0, 1, 0, 0))
+    t.write_i64(text + layout["PyASCIIObject.length"], 5)
+    t.write_u32(text + layout["PyASCIIObject.state"], state)
+    t.write(text + layout["PyASCIIObject.size"], b"hello\0")
+    assert Objects(Memory(t), layout).str_value(text, 80) == ("hello", False)
