@@ -177,3 +177,18 @@ def test_history_shows_each_occupant(py: FakePython) -> None:
     text = execute(session, ["history"])
     assert f"{obj:#x} float: 2 events (initial refcount 1); freed at event 1; memory reused" in text
     assert f"{obj:#x} occupant 1 float: 1 events (allocated at event 3)" in text
+
+
+def test_the_rules_limits_a_generic_helper_is_a_false_alarm_a_new_writer_is_missed(py: FakePython) -> None:
+    """Documented limits (follow.py, README): site identity is the only evidence."""
+    obj, pool = float_in_pool(py, refcnt=1)
+    session, handle, _ = follow(py, obj)
+    py.t.hit(handle, 2, by_extension(py, "generic_helper"))  # legitimately on the old float
+    py.t.hit(handle, 1, by_extension(py, "generic_helper"))
+    free_and_reuse(py, obj, pool, handle)
+    # The same helper called legitimately on the new float: reported (false alarm).
+    assert py.t.hit(handle, 2, by_extension(py, "generic_helper")) is True
+    assert session.recorder.histories[obj, 0].events[-1].kind == ev.USE_AFTER_FREE
+    # A stale pointer used by a function never seen with the old float: charged to the new one (missed).
+    assert py.t.hit(handle, 3, by_extension(py, "never_seen_before")) is False
+    assert session.recorder.histories[obj, 1].events[-1].kind == ev.INCREF
