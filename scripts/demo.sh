@@ -23,8 +23,8 @@ PYTHONPATH=$ext gdb -nx -q -batch -ex "source $PWD/gdb_pylife.py" -ex run -ex "s
 # The same kind of bug, unattended: `pylife run` traces it to the crash and writes JSON and HTML reports.
 report=${PYLIFE_DEMO_REPORT:-${TMPDIR:-/tmp}/pylife-demo-report}
 echo
-echo "demo: PYTHONMALLOC=debug pylife run --watch-at buggy_over_decref_crash:obj --json $report.json --html $report.html -- $python tests/fixtures/buggy/scenarios.py over_decref_crash"
+echo "demo: PYTHONMALLOC=debug pylife run --watch-type Victim --json $report.json --html $report.html -- $python tests/fixtures/buggy/scenarios.py over_decref_crash"
 status=0
-PYTHONMALLOC=debug PYTHONPATH=$ext PYLIFE_SCENARIO_OUT= .venv/bin/pylife run --watch-at buggy_over_decref_crash:obj \
+PYTHONMALLOC=debug PYTHONPATH=$ext PYLIFE_SCENARIO_OUT= .venv/bin/pylife run --watch-type Victim \
     --json "$report.json" --html "$report.html" -- "$python" tests/fixtures/buggy/scenarios.py over_decref_crash || status=$?
 echo "demo: pylife run exited with $status (the program's own SIGSEGV/SIGBUS: 128+N); open $report.html"
