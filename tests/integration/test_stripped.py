@@ -104,7 +104,7 @@ def _objects_session(root: Path, debugger: str, build_name: str) -> Session:
         build = _make_build(root / "builds", build_name)
         truth = workdir / "truth.json"
         commands = [("version", "pylife version --json"), ("version_text", "pylife version"),
-                    ("bt", "pylife bt --json")]
+                    ("bt", "pylife bt --json"), ("pymalloc", "pylife pymalloc --json")]
         commands += [(f"info:{name}", f"pylife info {{{name}}} --json") for name in OBJECTS]
         return run_session(debugger, "live", workdir, _setup(debugger, build, [str(FIXTURE), str(truth)]),
                            commands, truth=truth)
@@ -174,6 +174,12 @@ def test_version_info_and_bt(root: Path, debugger: str, build_name: str) -> None
         # or UNKNOWN: never FREED.
         assert data["verdict"] in ("ALIVE", "UNKNOWN"), data
         assert data["verdict"] == "ALIVE" or name == "instance", data
+    # pymalloc's arenas: in the interpreter state from 3.12; statics before (.symtab only).
+    pymalloc = session.record("pymalloc")
+    if build_name.startswith("3.12") or build_name.endswith("strip-debug"):
+        assert pymalloc.error is None and session.json("pymalloc"), pymalloc
+    else:
+        assert pymalloc.error is None or "\n" not in pymalloc.error.strip(), pymalloc
     (thread, *_others) = session.json("bt")["threads"]
     native = [f for f in thread["frames"] if f["kind"] == "native"]
     assert any(f["kind"] == "python" for f in thread["frames"])
