@@ -7,6 +7,7 @@ exited event; lldb: a breakpoint on _exit, see pylife/dbg/lldb.py).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..record import store
 from ..record.leaks import last_refcount, summarize
@@ -27,7 +28,12 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         histories = store.load(args.load)
         return Report("leaks", summarize([(h, last_refcount(h), False) for h in histories]))
     session.apply_pending()
-    return Report("leaks", session.recorder.leaks())
+    return Report("leaks", with_type_watches(session, session.recorder.leaks()))
+
+
+def with_type_watches(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    """The type watches' counts too: instances skipped for want of a slot are said, never dropped."""
+    return {**data, "type_watches": session.type_watcher.status()}
 
 
 def exit_screen(session: Session, exit_status: int | None) -> str:
@@ -37,6 +43,6 @@ def exit_screen(session: Session, exit_status: int | None) -> str:
     recorder = session.recorder
     if not recorder.run_keys:
         return ""
-    data = recorder.leaks(at_exit=True, exit_status=exit_status)
+    data = with_type_watches(session, recorder.leaks(at_exit=True, exit_status=exit_status))
     recorder.exit_summary = data
     return text_render.render(Report("leaks", data))

@@ -171,6 +171,7 @@ def leaks(data: dict[str, Any], color: bool) -> str:
     for use in data["uses_after_free"]:
         out.append(f"  event {use['seq']}: {escape(use['message'] or use['kind'])}")
     out += [f"note: {escape(n)}" for n in data["notes"]]
+    out += [f"watch --{_type_watch_line(t)}" for t in data.get("type_watches", [])]
     return "\n".join(out)
 
 

@@ -247,3 +247,16 @@ def test_garbage_at_the_type_ready_hook_is_ignored(py: FakePython) -> None:
         assert py.t.reach(TYPE_READY, rdi=rdi) == [False]
     status = run_json(py, ["watches"], session)["type_watches"][0]
     assert status["state"] == "pending" and status["types"] == []
+
+
+def test_leaks_report_says_what_was_skipped(py: FakePython) -> None:
+    running(with_allocators(py))
+    session = Session(py.t)
+    victim_type = python_class(py)
+    type_watch(py, session, "Victim")
+    py.t.reach(TYPE_READY, rdi=victim_type)
+    for _ in range(HARDWARE_SLOTS + 1):
+        allocate(py, victim_type)
+    (status,) = run_json(py, ["leaks"], session)["type_watches"]
+    assert (status["matched"], status["watched"], status["skipped"]) == (5, 4, 1)
+    assert "5 seen, 4 watched, 1 skipped" in execute(session, ["leaks"])
