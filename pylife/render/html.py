@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..record.balance import site_of
 from .escape import escape_html
 
 CHART_WIDTH = 760
@@ -160,8 +161,11 @@ def object_section(index: int, item: dict[str, Any]) -> str:
     if uaf:
         state += f' — <span class="bad">USE AFTER FREE at event {escape(uaf[0])}</span>'
     allocated = item.get("allocated")
-    alloc = (f"<details><summary>allocated at {escape((allocated[0] or {}).get('function'))}</summary>"
-             f"{_stack(allocated)}</details>") if allocated else ""
+    alloc = ""
+    if allocated:
+        function, file, line, _chain, _in_core = site_of(allocated)  # the first frame outside the interpreter
+        where = f" ({file}:{line})" if file else ""
+        alloc = f"<details><summary>allocated by {escape(function + where)}</summary>{_stack(allocated)}</details>"
     return (f'<section class="object" id="object-{index}"><h3>{_hex(item["address"])} '
             f"<code>{escape(item['type'])}</code></h3><p>{escape(item['events'])} events; {state}</p>{alloc}"
             f"{chart(item)}<h4>Balance</h4>{_balance(item)}<h4>Events</h4>{events_table(item)}</section>")

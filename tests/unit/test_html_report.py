@@ -76,3 +76,12 @@ def test_after_the_free_the_allocators_bytes_are_not_plotted_as_a_count() -> Non
     page = html.page(_report())
     labels = re.findall(r'<text class="label" x="\d+" y="[\d.]+" text-anchor="end">(-?\d+)</text>', page)
     assert max(int(v) for v in labels) < 10  # not 0x5555
+
+
+def test_the_allocation_is_shown_by_its_site() -> None:
+    from .test_batch_report import frame
+
+    document = _report()
+    document["objects"][0]["allocated"] = [frame("PyType_GenericAlloc", "libpython3.12.so.1.0"), frame("buggy_make")]
+    page = html.page(document)
+    assert "<summary>allocated by buggy_make (buggy.c:40)</summary>" in page
