@@ -238,8 +238,11 @@ class Target(Protocol):
         adapter only disables it there and deletes it at its next safe point."""
         ...
 
-    def evaluate_address(self, expression: str) -> int:
-        """Evaluate a debugger expression to an address; UserError if it fails."""
+    def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
+        """Evaluate a debugger expression to an address; UserError if it fails.
+
+        Calling a function would run code in the inferior: refused (UserError)
+        unless ``allow_call`` (the user's ``--allow-call``)."""
         ...
 
     # ---- optional capabilities: these defaults hold when an adapter cannot tell ----

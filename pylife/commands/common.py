@@ -12,7 +12,7 @@ from ..target import Target
 _INTEGER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
 
 
-def resolve_address(target: Target, words: list[str]) -> int:
+def resolve_address(target: Target, words: list[str], allow_call: bool = False) -> int:
     """An address from a literal (0x..., decimal) or any debugger expression."""
     expression = " ".join(words).strip()
     if not expression:
@@ -20,7 +20,7 @@ def resolve_address(target: Target, words: list[str]) -> int:
     if _INTEGER.match(expression):
         value = int(expression, 0)
     else:
-        value = target.evaluate_address(expression)
+        value = target.evaluate_address(expression, allow_call)
     if not 0 <= value < 1 << 64:
         raise UserError(f"'{expression}' is not a 64-bit address")
     return value
@@ -40,6 +40,8 @@ def add_object_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--py", metavar="EXPR",
                         help="a Python expression read from memory in the selected Python frame: "
                              "names, .attributes, [constant] subscripts (e.g. 'cache[\"db\"].conn')")
+    parser.add_argument("--allow-call", action="store_true",
+                        help="let the debugger call functions in the program to evaluate ADDR (never by default)")
     add_frame_arguments(parser)
 
 
@@ -61,4 +63,4 @@ def resolve_object(session: Session, args: argparse.Namespace) -> int:
         verb = vars(args).get("verb") or "VERB"
         raise UserError(f"pylife {verb}: ADDR (an address or debugger expression) or --py EXPR is required "
                         f"(see 'pylife {verb} --help')")
-    return resolve_address(session.target, args.address)
+    return resolve_address(session.target, args.address, args.allow_call)

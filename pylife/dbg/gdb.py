@@ -240,15 +240,19 @@ class GdbTarget(Target):
             return []
         return [int(m.group(1)) for m in _RETURN_LINE.finditer(text)]
 
-    def evaluate_address(self, expression: str) -> int:
+    def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
         try:
-            value = gdb.parse_and_eval(expression)
+            with _MayCallFunctions(allow_call):
+                value = gdb.parse_and_eval(expression)
             code = value.type.strip_typedefs().code
             if code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION) and value.address is not None:
                 value = value.address
             return int(value.cast(gdb.lookup_type("unsigned long"))) & ((1 << 64) - 1)
         except gdb.error as exc:
-            raise UserError(f"cannot evaluate '{expression}': {exc}") from None
+            reason = str(exc)
+            if "may-call-functions is off" in reason:
+                reason = "it calls a function in the program (pylife runs no code in it; --allow-call permits it)"
+            raise UserError(f"cannot evaluate '{expression}': {reason}") from None
 
     # -- optional Target capabilities (defaults in pylife.target.Target) ------
 
@@ -456,6 +460,25 @@ class _PylifeHit(gdb.Function):
         except Exception as exc:  # a traceback would abort the condition: say it, and stop
             gdb.write(f"pylife: internal error in a breakpoint hook: {type(exc).__name__}: {exc}\n")
             return 1
+
+
+class _MayCallFunctions:
+    """gdb's `set may-call-functions` for one evaluation, restored afterwards."""
+
+    def __init__(self, allow: bool) -> None:
+        self.allow = allow
+        self.previous: bool | None = None
+
+    def __enter__(self) -> None:
+        try:
+            self.previous = bool(gdb.parameter("may-call-functions"))
+            gdb.execute(f"set may-call-functions {'on' if self.allow else 'off'}", to_string=True)
+        except gdb.error:
+            self.previous = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            gdb.execute(f"set may-call-functions {'on' if self.previous else 'off'}", to_string=True)
 
 
 class _KeepSelection:

@@ -328,13 +328,13 @@ class LldbTarget(Target):
             del _watch_hooks[key]
             self.target.DeleteWatchpoint(key[1])
 
-    def evaluate_address(self, expression: str) -> int:
+    def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
         text = expression.strip()
         try:
             return self._read_only(cexpr.parse(text)) & _MASK64
         except _NotReadOnly:
             pass
-        return self._evaluate(text)
+        return self._evaluate(text, allow_call)
 
     # -- optional Target capabilities (defaults in pylife.target.Target) ------
 
@@ -516,19 +516,20 @@ class LldbTarget(Target):
         except UnreadableMemory as exc:
             raise self._fail(text, str(exc)) from None
 
-    def _evaluate(self, text: str) -> int:
-        value = self._expression(text)
+    def _evaluate(self, text: str, allow_call: bool = False) -> int:
+        value = self._expression(text, allow_call=allow_call)
         aggregate = value.GetType().GetCanonicalType().GetTypeClass() in _AGGREGATES
         if aggregate and value.GetLoadAddress() == lldb.LLDB_INVALID_ADDRESS:
             # A struct result is a copy in lldb's memory; ask for the original's address.
-            value = self._expression(f"&({text})", text)
+            value = self._expression(f"&({text})", text, allow_call)
         return self._value_address(text, value) & _MASK64
 
-    def _expression(self, expression: str, shown: str | None = None) -> lldb.SBValue:
+    def _expression(self, expression: str, shown: str | None = None, allow_call: bool = False) -> lldb.SBValue:
         frame = self._frame()
         options = lldb.SBExpressionOptions()
-        # No JIT means the IR interpreter only: it refuses function calls.
-        options.SetAllowJIT(False)
+        # No JIT means the IR interpreter only: it refuses function calls
+        # (the user's --allow-call lifts that).
+        options.SetAllowJIT(allow_call)
         options.SetIgnoreBreakpoints(True)
         options.SetTryAllThreads(False)
         options.SetSuppressPersistentResult(True)
@@ -622,7 +623,7 @@ def _expression_error(message: str) -> str:
     reason = (errors or lines or ["unknown error"])[0]
     if "Interpreter doesn't handle" in reason:
         # lldb's wording ("without a running target") misleads: JIT is off on purpose.
-        reason = "needs code to run in the target (function calls are never made by pylife)"
+        reason = "it needs code to run in the program (pylife runs no code in it; --allow-call permits it)"
     return reason
 
 

@@ -93,6 +93,8 @@ def _expression_session(root: Path, debugger: str, minor: str) -> Session:
             commands.append(("select", "frame select 1"))
         commands += [(f"expr:{label}", f"pylife info '{text}' --json") for label, text in EXPRESSIONS.items()]
         commands += [(f"hostile:{label}", f"pylife info '{text}' --json") for label, text in HOSTILE_EXPRESSIONS.items()]
+        commands += [("call_refused", "pylife info '(PyObject *)PyLong_FromLong(5)' --json"),
+                     ("call_allowed", "pylife info '(PyObject *)PyLong_FromLong(5)' --allow-call --json")]
         env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out), "PYLIFE_LOG_DIR": str(workdir)}
         return live_session(debugger, workdir, commands,
                             [str(python), str(BUGGY / "scenarios.py"), "leak", "--stop", "--n", "1"], out, env=env)
@@ -130,3 +132,14 @@ def test_hostile_expressions_get_one_line(expression_root: Path, debugger: str, 
         assert "Traceback" not in session.record(f"hostile:{label}").output, data
         if "error" in data:
             assert "RecursionError" not in data["error"] and "internal error" not in data["error"], data
+
+
+@pytest.mark.parametrize(("debugger", "minor"), EXPRESSION_PARAMS)
+def test_a_function_call_is_refused_unless_allowed(expression_root: Path, debugger: str, minor: str) -> None:
+    """gdb would run PyLong_FromLong in the program (set may-call-functions off refuses it);
+    lldb's evaluator runs without JIT. --allow-call lifts both."""
+    session = _expression_session(expression_root, debugger, minor)
+    refused = session.json("call_refused")
+    assert set(refused) == {"error"} and "--allow-call" in refused["error"], refused
+    allowed = session.json("call_allowed")
+    assert allowed.get("type") == "int" and allowed.get("preview") == "5", allowed

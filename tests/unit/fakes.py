@@ -47,6 +47,7 @@ class FakeTarget(Target):
         self.sections: list[tuple[int, int, str, str]] = []  # (start, end, section name, image path)
         self.stop: StopInfo | None = None
         self.granule = 4096
+        self.last_allow_call: bool | None = None  # what the last evaluate_address was allowed
         self.user_watchpoints = 0  # hardware watchpoints "set by hand" in the fake debugger
         self.symbols: dict[str, int] = {}
         self.debug_info: set[str] = set()  # functions DWARF describes
@@ -326,7 +327,8 @@ class FakeTarget(Target):
             results.append(on_hit(BreakHit(tid, address, 0x7FFD_0000_0000, rax, rdi)))  # type: ignore[operator]
         return results
 
-    def evaluate_address(self, expression: str) -> int:
+    def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
+        self.last_allow_call = allow_call
         text = expression.strip()
         if _INTEGER.match(text):
             return int(text, 0)

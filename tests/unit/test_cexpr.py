@@ -8,6 +8,9 @@ from pylife import cexpr
 from pylife.cexpr import Cast, Named, Number, Other, Register
 from pylife.errors import UserError
 
+from .builders import FakePython
+from .support import run_json
+
 
 def test_forms_of_the_readme() -> None:
     assert cexpr.parse("0x7f00") == Number(0x7F00)
@@ -57,3 +60,13 @@ def test_hostile_text_is_refused() -> None:
             assert isinstance(node, (Other, Cast, Named)), (text[:40], node)
     with pytest.raises(UserError, match="longer than"):
         cexpr.parse("x" * (cexpr.MAX_LENGTH + 1))
+
+
+def test_allow_call_reaches_the_target_only_when_asked(py: FakePython) -> None:
+    """Expressions are evaluated with calls refused unless --allow-call is given."""
+    address = py.value([1])
+    symbol = "pylife_test_list"
+    py.t.symbols[symbol] = address
+    for argv, allowed in ((["info", symbol, "--json"], False), (["info", symbol, "--allow-call", "--json"], True)):
+        assert run_json(py, argv)["address"] == address
+        assert py.t.last_allow_call is allowed
