@@ -387,7 +387,7 @@ FUZZ_KINDS = ["str", "int", "bool", "float", "bytes", "tuple", "list", "dict", "
 
 def _info_direct(session: Session, address: int) -> dict[str, object] | None:
     """What execute() does for `info ADDR --json`, minus argparse: only PylifeError may escape."""
-    args = argparse.Namespace(address=[hex(address)], py=None, frame=None, thread=None, depth=3, items=10, chars=80,
+    args = argparse.Namespace(address=[hex(address)], py=None, allow_call=False, frame=None, thread=None, depth=3, items=10, chars=80,
                               json=True)
     try:
         report = info.run(session, args)
