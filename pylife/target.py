@@ -291,6 +291,12 @@ class Target(Protocol):
         disassembler; empty while no loaded module defines it."""
         ...
 
+    def program_arguments(self) -> tuple[str, ...] | None:
+        """The debugged program and its arguments (argv), as the debugger launched it
+        or as the core recorded it (ELF cores keep at most 80 characters of it).
+        Default: None (unknown)."""
+        return None
+
 
 class Memory:
     """Typed little-endian reads over a Target, with a small page cache.
@@ -411,6 +417,7 @@ class FrameArguments:
     function: str | None
     pc: int
     arguments: tuple[FrameArgument, ...]
+    locals: tuple[FrameArgument, ...] = ()  # its local variables in scope at the pc (debug info)
 
 
 @dataclass(frozen=True)
@@ -423,6 +430,7 @@ class StopInfo:
     registers: dict[str, int]  # general-purpose registers of the innermost frame
     frames: tuple[FrameArguments, ...]  # the innermost frames (inlined ones included), innermost first
     description: str | None = None  # the debugger's own words for the stop
+    instruction: str | None = None  # the faulting instruction, Intel syntax ("mov rax, qword ptr [rdi + 0x8]")
 
 
 SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",

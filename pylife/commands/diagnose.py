@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from ..cpython import crash, liveness
+from ..cpython.culprit import culprit, describe
 from ..cpython.frames import CodeCache, first_frame, walk
 from ..cpython.objects import Objects
+from ..cpython.pymalloc_stats import corrupt_free_lists
 from ..cpython.runtime import Runtime
 from ..cpython.stack import merge
 from ..cpython.threads import match_os_threads, python_threads
 from ..errors import PylifeError
+from ..record import events as ev
 from ..report import Report
 from ..session import Session
-from ..target import Memory, NativeFrame, StopInfo
+from ..target import Memory, NativeFrame, StopInfo, Target
 
 HELP = "after a crash (SIGSEGV, SIGBUS, SIGABRT) or on a core: the signal, the objects involved and their verdicts, the kind of bug"
 MAX_OBJECTS = 8
@@ -53,15 +57,43 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     signal = stop.signal if stop is not None else None
     code = stop.code if stop is not None else None
     fault = stop.fault_address if stop is not None else None
-    kind, evidence = crash.classify(signal, code, fault, fatal, assessed, native, stop)
+    effective_code = code
+    if fault is None and stop is not None and signal in ("SIGSEGV", "SIGBUS"):
+        fault = crash.fault_from_instruction(stop.instruction, stop.registers)
+        if fault is not None:
+            # What the kernel would have said: SI_KERNEL (a #GP) for a non-canonical address, else SEGV_MAPERR.
+            effective_code = 128 if crash.non_canonical(fault) else 1
+            notes.append(f"fault address {fault:#x} computed from the faulting instruction ({stop.instruction}): "
+                         "the debugger did not give it")
+    free_lists: list[str] = []
+    if signal in ("SIGSEGV", "SIGBUS") and fatal is None:
+        try:
+            free_lists = corrupt_free_lists(target, mem, runtime)
+        except PylifeError as exc:
+            notes.append(f"pymalloc's pools not checked: {exc}")
+    kind, evidence = crash.classify(signal, effective_code, fault, fatal, assessed, native, stop, free_lists)
     severity = {"FREED": 0, "CORRUPT": 0, "ALIVE": 1}
     shown = sorted(assessed, key=lambda a: severity.get(a.verdict, 2))[:MAX_OBJECTS]
-    stack = _stack(session, mem, objects, runtime, tid, native, notes)[: max(0, args.stack)]
+    full_stack = _stack(session, mem, objects, runtime, tid, native, notes)
+    stack = full_stack[: max(0, args.stack)]
     function = native[0].function if native else None
+    blame = culprit(full_stack)
+    victim = next((a for a in shown if a.verdict == "FREED"), None)
+    erased = victim is not None and victim.type is None and any("0xDD" in r for r in victim.reasons)
+    rerun = _rerun(target, victim.candidate.address) if erased and victim is not None else None
+    watch_stop = session.recorder.last_stop_message if signal in (None, "SIGTRAP") else None
+    if watch_stop and kind == "unknown":
+        kind, evidence = _watch_stop_kind(session, watch_stop)
     data: dict[str, Any] = {
         "signal": signal,
         "kind": kind,
-        "summary": _summary(signal, code, fault, function, fatal, kind, evidence, shown, stack),
+        "summary": _summary(signal, code, fault, function, fatal, kind, evidence, blame, stack,
+                            victim.candidate.address if erased and victim is not None else None, rerun),
+        "culprit": blame,
+        "victim": None if victim is None else {"address": victim.candidate.address, "type": victim.type,
+                                               "type_erased": erased, "source": victim.candidate.source},
+        "rerun": rerun,
+        "free_lists": free_lists,
         "objects": [{"address": a.candidate.address, "verdict": a.verdict, "type": a.type, "reasons": list(a.reasons),
                      "source": a.candidate.source} for a in shown],
         "stack": stack,
@@ -84,8 +116,11 @@ def _assess(assessor: liveness.Assessor, objects: Objects, candidate: crash.Cand
         return None
     if verdict.verdict == liveness.UNKNOWN:
         return None
-    if not candidate.typed and (verdict.verdict != liveness.ALIVE or verdict.allocator.get("region") == "static"):
-        return None  # only objects that are there, and not the never-freed static ones, from untyped sources
+    if not candidate.typed and not _freed_block_start(candidate.address, verdict) and (
+            verdict.verdict != liveness.ALIVE or verdict.allocator.get("region") == "static"):
+        # From untyped sources (registers): objects that are there, but not the never-freed
+        # static ones, and freed blocks only where an object would start.
+        return None
     type_name = verdict.stale_type
     refcount = None
     if verdict.verdict == liveness.CORRUPT and type_name is None:
@@ -103,6 +138,17 @@ def _assess(assessor: liveness.Assessor, objects: Objects, candidate: crash.Cand
     return crash.Assessed(candidate, verdict.verdict, type_name, tuple(verdict.reasons), refcount)
 
 
+def _freed_block_start(address: int, verdict: liveness.Verdict) -> bool:
+    """A FREED verdict for an address where an object starts in its block (after a GC head or
+    pre-header at most), or inside 0xDD fill: a register pointing into the freed heap."""
+    if verdict.verdict != liveness.FREED or "new_object" in verdict.allocator:
+        return False
+    if any("0xDD" in reason for reason in verdict.reasons):
+        return True
+    block = verdict.allocator.get("block")
+    return isinstance(block, int) and address - block in (0, 16, 32)
+
+
 def _stack(session: Session, mem: Memory, objects: Objects, runtime: Runtime, tid: int | None,
            native: list[NativeFrame], notes: list[str]) -> list[dict[str, Any]]:
     python = []
@@ -116,9 +162,30 @@ def _stack(session: Session, mem: Memory, objects: Objects, runtime: Runtime, ti
     return [frame.to_json() for frame in merge(native, python, "merged")]
 
 
+def _rerun(target: Target, address: int) -> str:
+    """The batch command that watches ``address`` from the start, so the next crash names its type."""
+    try:
+        argv = target.program_arguments()
+    except PylifeError:
+        argv = None
+    program = " ".join(shlex.quote(a) for a in argv) if argv else "<program and its arguments>"
+    return f"pylife run --watch-address {address:#x} -- {program}"
+
+
+def _watch_stop_kind(session: Session, message: str) -> tuple[str, str]:
+    """pylife's own stop (a watchpoint hit it stopped at): the recorder's last anomaly explains it."""
+    kinds = {ev.USE_AFTER_FREE: "use-after-free", ev.DECREF_AFTER_FREE: "over-decref", ev.NEGATIVE: "negative-refcount"}
+    for history in session.recorder.histories.values():
+        last = history.events[-1] if history.events else None
+        if last is not None and last.message and last.message in message and last.kind in kinds:
+            return kinds[last.kind], f"pylife stopped at watch event {last.seq}: {last.message}"
+    return "unknown", f"pylife stopped the program: {message.removeprefix('pylife: ')}"
+
+
 def _summary(signal: str | None, code: int | None, fault: int | None, function: str | None,
-             fatal: crash.FatalError | None, kind: str, evidence: str, shown: list[crash.Assessed],
-             stack: list[dict[str, Any]]) -> str:
+             fatal: crash.FatalError | None, kind: str, evidence: str, blame: dict[str, Any] | None,
+             stack: list[dict[str, Any]], erased: int | None, rerun: str | None) -> str:
+    """The headline; the objects follow once, in the report's `objects`."""
     lines = []
     where = f" in {function}" if function else ""
     if fatal is not None:
@@ -134,12 +201,12 @@ def _summary(signal: str | None, code: int | None, fault: int | None, function: 
         lines.append(f"{signal}{where}{access}")
     else:
         lines.append(f"no signal{where}")
-    for item in shown[:3]:
-        was = f", was {item.type}" if item.verdict == "FREED" and item.type else (f" {item.type}" if item.type else "")
-        why = f": {item.reasons[-1]}" if item.reasons else ""
-        lines.append(f"object {item.candidate.address:#x} ({item.candidate.source}): {item.verdict}{was}{why}")
     python = next((f for f in stack if f["kind"] == "python"), None)
     if python is not None:
         lines.append(f"Python: {python['function']} at {python['file']}:{python['line']}")
+    lines.append(f"culprit: {describe(blame)}")
     lines.append(f"looks like {crash.EXPLANATIONS[kind]} [{kind}]: {evidence}")
+    if erased is not None:
+        lines.append(f"the type of {erased:#x} is erased: PYTHONMALLOC=debug filled the freed block with 0xDD; "
+                     f"to name it, rerun with a watch on it: {rerun}")
     return "\n".join(lines)

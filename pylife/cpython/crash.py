@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 from ..errors import UnreadableMemory
 from ..target import FrameArguments, Memory, NativeFrame, StopInfo
+from .culprit import HEADER_HELPERS
 from .objects import plausible_pointer
+from .stack import EVAL_FUNCTIONS
 
 # Function -> (category, names of its message arguments, name of its object argument).
 FATAL_FUNCTIONS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
@@ -59,7 +61,9 @@ class Candidate:
     address: int
     source: str  # "argument v of PyObject_Repr", "register rdi", ...
     typed: bool = False  # declared as an object (PyObject *, PyListObject *, ...) or named by a fatal error
-    crashing: bool = False  # an argument of the innermost frame
+    crashing: bool = False  # an argument or local of the crashing frame (or of the frames inlined at its pc)
+    role: str = "argument"  # fatal, argument, local, register
+    deallocated: bool = False  # the argument of a deallocator on the stack: the object being deallocated
 
 
 def _string(mem: Memory, address: int | None) -> str | None:
@@ -131,34 +135,54 @@ _RANK = {"fatal": 0, "glibc": 1, "refcount": 2, "object-assert": 3, "debug-alloc
 def candidates(stop: StopInfo | None, fatal: FatalError | None, untyped_frames: int = 4) -> list[Candidate]:
     """Pointers worth a verdict, most telling first, without duplicates.
 
-    Arguments declared as objects are checked in every frame given; other
-    pointer arguments (and the registers) only near the crash, and callers
-    trust only their ALIVE verdicts: a register often still holds a pointer
-    to a block that was just freed, or to a struct that is no PyObject."""
+    Arguments declared as objects are checked in every frame given, and
+    object locals in every C frame down to the first eval loop (a stale
+    pointer often survives only in the local of a caller); other pointer
+    arguments (and the registers) only near the crash. Callers trust only
+    ALIVE verdicts and freed block starts from untyped sources: a register
+    often still holds a pointer to a struct that is no PyObject."""
     found: list[Candidate] = []
     if fatal is not None:
         what = "the block checked by" if fatal.category == "debug-allocator" else "the object of"
         for address in fatal.objects:
             # A debug-hooks `p` is the data pointer: the object follows its pre-header, if any.
             for pre in (0, 16, 32):
-                found.append(Candidate(address + pre, f"{what} {fatal.function}", typed=True))
+                found.append(Candidate(address + pre, f"{what} {fatal.function}", typed=True, role="fatal"))
     if stop is not None:
-        for depth, frame in enumerate(stop.frames):
-            for argument in frame.arguments:
-                if not argument.value or not POINTER_TYPE.search(argument.type) or "char" in argument.type:
+        frames = stop.frames
+        top_pc = frames[0].pc if frames else None
+        eval_depth = next((d for d, f in enumerate(frames) if f.function in EVAL_FUNCTIONS), len(frames))
+        # The crashing frame: the innermost one, the frames inlined at its pc, and the caller of a
+        # header helper it crashed in.
+        crashing_depth = 0
+        while crashing_depth + 1 < len(frames) and (
+                frames[crashing_depth + 1].pc == top_pc
+                or HEADER_HELPERS.match(frames[crashing_depth].function or "")):
+            crashing_depth += 1
+        for depth, frame in enumerate(frames):
+            crashing = depth <= crashing_depth
+            name = frame.function or hex(frame.pc)
+            deallocator = bool(frame.function and DEALLOC_FUNCTIONS.search(frame.function))
+            variables = [(a, "argument") for a in frame.arguments]
+            if depth < eval_depth:
+                variables += [(v, "local") for v in frame.locals]
+            for variable, role in variables:
+                if not variable.value or not POINTER_TYPE.search(variable.type) or "char" in variable.type:
                     continue
-                typed = bool(OBJECT_TYPE.search(argument.type)) and "PyThreadState" not in argument.type
-                if not typed and depth >= untyped_frames:
+                typed = bool(OBJECT_TYPE.search(variable.type)) and "PyThreadState" not in variable.type
+                if not typed and (depth >= untyped_frames or role == "local"):
                     continue
-                where = f"argument {argument.name} of {frame.function or hex(frame.pc)}"
-                found.append(Candidate(argument.value, where if depth else f"{where} (the crashing frame)",
-                                       typed=typed, crashing=depth == 0))
+                where = f"{role} {variable.name} of {name}"
+                found.append(Candidate(variable.value, f"{where} (the crashing frame)" if crashing else where,
+                                       typed=typed, crashing=crashing, role=role,
+                                       deallocated=typed and deallocator and role == "argument"))
         for register in ("rdi", "rsi", "rdx", "rcx", "r8", "r9", "rax", "rbx", "r12", "r13", "r14", "r15", "rbp"):
             value = stop.registers.get(register)
             if value:
-                found.append(Candidate(value, f"register {register}"))
-    # Typed sources first, so that a pointer seen both as `PyObject *op` and in a register is typed.
-    found.sort(key=lambda c: (not c.typed, not c.crashing))
+                found.append(Candidate(value, f"register {register}", role="register"))
+    # Typed sources first, so that a pointer seen both as `PyObject *op` and in a register is typed;
+    # the object being deallocated before the other arguments of the crashing frame.
+    found.sort(key=lambda c: (not c.typed, not (c.crashing or c.deallocated), c.role == "local"))
     seen: set[int] = set()
     unique: list[Candidate] = []
     for candidate in found:
@@ -166,6 +190,43 @@ def candidates(stop: StopInfo | None, fatal: FatalError | None, untyped_frames: 
             seen.add(candidate.address)
             unique.append(candidate)
     return unique
+
+
+_MEMORY_OPERAND = re.compile(r"\[([^\]]+)\]")
+_TERM = re.compile(r"([+-])?(?:([1248])\*)?([a-z0-9]+)(?:\*([1248]))?")  # LLVM prints 4*rcx
+_REGISTER_ALIASES = {"e" + r[1:]: r for r in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp")}
+_REGISTER_ALIASES.update({f"r{n}d": f"r{n}" for n in range(8, 16)})
+
+
+def fault_from_instruction(instruction: str | None, registers: dict[str, int]) -> int | None:
+    """The address the faulting instruction's memory operand reads (Intel syntax), computed from the
+    crashing frame's registers: where the debugger does not give si_addr (lldb-16 on ELF cores).
+    None when there is no single memory operand or a register is unknown (rip-relative, segment)."""
+    if not instruction or ":" in instruction:
+        return None
+    operands = _MEMORY_OPERAND.findall(instruction)
+    if len(operands) != 1:
+        return None
+    total = 0
+    text = operands[0].replace(" ", "")
+    position = 0
+    for match in _TERM.finditer(text):
+        if match.start() != position or not match.group(3):
+            return None
+        position = match.end()
+        sign, term, scale = match.group(1), match.group(3), match.group(2) or match.group(4)
+        if term.startswith("0x") or term.isdigit():
+            value = int(term, 0)
+        else:
+            name = _REGISTER_ALIASES.get(term, term)
+            if name not in registers or name == "rip":
+                return None
+            value = registers[name] & (0xFFFFFFFF if term != name else (1 << 64) - 1)
+        value *= int(scale or 1)
+        total += -value if sign == "-" else value
+    if position != len(text):
+        return None
+    return total & ((1 << 64) - 1)
 
 
 def non_canonical(value: int) -> bool:
@@ -213,8 +274,19 @@ EXPLANATIONS = {
 
 
 def classify(signal: str | None, code: int | None, fault: int | None, fatal: FatalError | None,
-             assessed: Sequence[Assessed], native: Sequence[NativeFrame], stop: StopInfo | None) -> tuple[str, str]:
-    """(kind, one line of evidence). Never a free without freed evidence; NULL beats a stray freed pointer."""
+             assessed: Sequence[Assessed], native: Sequence[NativeFrame], stop: StopInfo | None,
+             free_lists: Sequence[str] = ()) -> tuple[str, str]:
+    """(kind, one line of evidence). Evidence first:
+
+    - a FREED (or debug-filled) object among the crashing frame's arguments
+      and locals, or the object being deallocated, makes it a double free,
+      an over-decref or a use after free, whatever the fault address;
+    - a pymalloc free list whose link is no block (``free_lists``) is a
+      write through a stale pointer into a freed block;
+    - a small fault address is a NULL dereference only when the crashing
+      frame's objects are alive (a NULL loaded from a live object);
+    - a freed object elsewhere (deeper frames, registers) comes after those.
+    Never a free without freed evidence."""
     freed = [a for a in assessed if a.verdict == "FREED"]
     corrupt = [a for a in assessed if a.verdict == "CORRUPT"]
     if fatal is not None:
@@ -231,6 +303,11 @@ def classify(signal: str | None, code: int | None, fault: int | None, fatal: Fat
         return "unknown", f"stopped by {signal}" if signal else "not stopped by a signal"
     general_protection = code == 128 or (code is None and fault == 0 and stop is not None
                                          and any(non_canonical(v) for v in stop.registers.values()))
+    strong = [a for a in freed if a.candidate.role != "register" and (a.candidate.crashing or a.candidate.deallocated)]
+    if strong:
+        return _freed_kind(strong[0], native)
+    if free_lists:
+        return "use-after-free", free_lists[0]
     crashing = [a for a in assessed if a.candidate.crashing]
     if fault is not None and fault < 4096 and not general_protection:
         alive = next((a for a in crashing if a.verdict == "ALIVE"), None)
@@ -239,16 +316,14 @@ def classify(signal: str | None, code: int | None, fault: int | None, fatal: Fat
     if corrupt:
         bad = corrupt[0]
         return "corrupt-type", f"{bad.candidate.address:#x} ({bad.candidate.source}) has a bad ob_type"
-    if freed:
-        dead = freed[0]
-        what = f"the freed {dead.type}" if dead.type else "a freed object"
-        free_fn = in_functions(native, FREE_FUNCTIONS)
-        if free_fn:
-            return "double-free", f"{free_fn} on {what} at {dead.candidate.address:#x}"
-        dealloc = in_functions(native, DEALLOC_FUNCTIONS)
-        if dealloc:
-            return "over-decref", f"{dealloc} ran on {what} at {dead.candidate.address:#x}"
-        return "use-after-free", f"{what} at {dead.candidate.address:#x} ({dead.candidate.source}) was used"
+    typed = [a for a in freed if a.candidate.role != "register"]
+    if typed:
+        return _freed_kind(typed[0], native)
+    # A register pointing at a freed block is often a stale leftover of a legitimate free:
+    # evidence only when the block is 0xDD fill (the crash read through freed memory).
+    filled = [a for a in freed if any("0xDD" in r for r in a.reasons)]
+    if filled:
+        return _freed_kind(filled[0], native)
     dd = dead_fill_registers(stop)
     if dd:
         return "use-after-free", f"{', '.join(dd)} hold 0xDD fill: a pointer read out of memory freed under PYTHONMALLOC=debug"
@@ -258,3 +333,16 @@ def classify(signal: str | None, code: int | None, fault: int | None, fatal: Fat
         return "unknown", ("invalid memory access at an unknown address (the debugger did not give the fault "
                            "address: lldb-16 does not read it from ELF cores)")
     return "unknown", f"invalid access at {fault:#x}"
+
+
+def _freed_kind(dead: Assessed, native: Sequence[NativeFrame]) -> tuple[str, str]:
+    what = f"the freed {dead.type}" if dead.type else "a freed object"
+    free_fn = in_functions(native, FREE_FUNCTIONS)
+    if free_fn:
+        return "double-free", f"{free_fn} on {what} at {dead.candidate.address:#x}"
+    dealloc = in_functions(native, DEALLOC_FUNCTIONS)
+    if dead.candidate.deallocated or (dealloc and dead.candidate.role != "local"):
+        source = dead.candidate.source.replace(" (the crashing frame)", "")
+        ran = dealloc or source
+        return "over-decref", f"{ran} ran on {what} at {dead.candidate.address:#x} ({source}): deallocated again"
+    return "use-after-free", f"{what} at {dead.candidate.address:#x} ({dead.candidate.source}) was used"

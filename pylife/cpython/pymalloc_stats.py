@@ -12,6 +12,7 @@ is empty (on the arena's ``freepools`` list), otherwise it serves size class
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,14 +88,16 @@ def heap_stats(target: Target, mem: Memory, runtime: Runtime) -> HeapStats:
     return stats
 
 
-def _count_state(mem: Memory, stats: HeapStats, state: al.ObmallocState, budget: list[int]) -> None:
+def _carved_pools(mem: Memory, state: al.ObmallocState, psize: int,
+                  notes: list[str]) -> Iterator[tuple[int, int, int, int]]:
+    """First (maxarenas, -1, 0, 0), then (0, pools total, first pool, pools carved) for each
+    allocated arena of a state."""
     arenas = mem.ptr(state.arenas_var)
     maxarenas = mem.u32(state.maxarenas_var)
     if maxarenas > al.MAX_ARENAS:
-        stats.notes.append(f"maxarenas {maxarenas} is implausible: read the first {al.MAX_ARENAS}")
+        notes.append(f"maxarenas {maxarenas} is implausible: read the first {al.MAX_ARENAS}")
         maxarenas = al.MAX_ARENAS
-    stats.arena_objects += maxarenas
-    psize = stats.pool_size
+    yield maxarenas, -1, 0, 0
     for first in range(0, maxarenas, 4096):
         count = min(4096, maxarenas - first)
         raw = mem.read(arenas + ARENA_OBJECT * first, ARENA_OBJECT * count)
@@ -103,13 +106,20 @@ def _count_state(mem: Memory, stats: HeapStats, state: al.ObmallocState, budget:
             address, pool_address, _nfreepools, ntotalpools = struct.unpack_from("<QQII", raw, i * ARENA_OBJECT)
             if not address:
                 continue
-            stats.arenas += 1
-            stats.pools_total += ntotalpools
             first_pool = -(-address // psize) * psize
             carved = (pool_address - first_pool) // psize if pool_address >= first_pool else 0
-            carved = max(0, min(carved, ntotalpools))
-            stats.pools_untouched += ntotalpools - carved
-            _count_pools(mem, stats, first_pool, carved, budget)
+            yield 0, ntotalpools, first_pool, max(0, min(carved, ntotalpools))
+
+
+def _count_state(mem: Memory, stats: HeapStats, state: al.ObmallocState, budget: list[int]) -> None:
+    for maxarenas, ntotalpools, first_pool, carved in _carved_pools(mem, state, stats.pool_size, stats.notes):
+        if ntotalpools < 0:
+            stats.arena_objects += maxarenas
+            continue
+        stats.arenas += 1
+        stats.pools_total += ntotalpools
+        stats.pools_untouched += ntotalpools - carved
+        _count_pools(mem, stats, first_pool, carved, budget)
 
 
 def _count_pools(mem: Memory, stats: HeapStats, first_pool: int, carved: int, budget: list[int]) -> None:
@@ -138,3 +148,48 @@ def _count_pools(mem: Memory, stats: HeapStats, first_pool: int, carved: int, bu
         size_class.pools += 1
         size_class.blocks_used += min(count, capacity)
         size_class.blocks_free += max(0, capacity - count)
+
+
+def corrupt_free_lists(target: Target, mem: Memory, runtime: Runtime, limit: int = 4096) -> list[str]:
+    """Pools whose free-list head is no block of the pool: a write through a
+    stale pointer into a freed block, whose first word is the link (obmalloc.c
+    pymalloc_free). Reads the first ``limit`` pool headers only."""
+    states, _why = al.obmalloc_states(target, mem, runtime)
+    psize = al.pool_size(runtime.layout)
+    found: list[str] = []
+    notes: list[str] = []
+    budget = limit
+    for state in states:
+        try:
+            for _maxarenas, total, first_pool, carved in _carved_pools(mem, state, psize, notes):
+                if total < 0:
+                    continue
+                for index in range(min(carved, budget)):
+                    pool = first_pool + index * psize
+                    problem = _free_list_problem(mem, pool, psize)
+                    if problem:
+                        found.append(problem)
+                budget -= carved
+                if budget <= 0:
+                    return found
+        except UnreadableMemory:
+            continue
+    return found
+
+
+def _free_list_problem(mem: Memory, pool: int, psize: int) -> str | None:
+    try:
+        header = mem.read(pool, al.POOL_OVERHEAD)
+    except UnreadableMemory:
+        return None
+    count, freeblock = struct.unpack_from("<IxxxxQ", header, 0)
+    szidx, nextoffset = struct.unpack_from("<II", header, 36)
+    if count == 0 or not freeblock or szidx >= al.NB_SMALL_SIZE_CLASSES or nextoffset > psize:
+        return None
+    size = (szidx + 1) * al.ALIGNMENT
+    offset = freeblock - pool
+    if al.POOL_OVERHEAD <= offset < psize and (offset - al.POOL_OVERHEAD) % size == 0:
+        return None
+    # A count written through a stale pointer: the link was NULL (+1 -> 0x1) or a block (+1 -> odd).
+    how = "an incref on a freed block" if freeblock == 1 or (freeblock & 0xF) == 1 else "a write to a freed block"
+    return f"pool {pool:#x} free list corrupt: link {freeblock:#x}, {how} (size class {size})"

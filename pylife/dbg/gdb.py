@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shlex
 from collections.abc import Sequence
 
 import gdb
@@ -262,6 +263,28 @@ class GdbTarget(Target):
         kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT)
         return sum(1 for b in gdb.breakpoints() if b.is_valid() and b.number > 0 and b.enabled and b.type in kinds)
 
+    def program_arguments(self) -> tuple[str, ...] | None:
+        program = gdb.current_progspace().filename
+        if self.kind is TargetKind.CORE:
+            # The core's NT_PRPSINFO command line (at most 80 characters), as `info proc` shows it.
+            try:
+                text = gdb.execute("info proc", to_string=True)
+            except gdb.error:
+                text = ""
+            match = re.search(r"^exe = '(.*)'$", text, re.MULTILINE)
+            if match:
+                return tuple(_split(match.group(1)))
+            return (program,) if program else None
+        if not program:
+            return None
+        try:
+            # gdb 13's Python API does not expose the arguments (gdb.parameter("args") is empty).
+            shown = gdb.execute("show args", to_string=True)
+        except gdb.error:
+            shown = ""
+        match = re.search(r'"(.*)"\.?\s*$', shown, re.DOTALL)
+        return (program, *_split(match.group(1) if match else ""))
+
     def section_of(self, address: int) -> tuple[str, str] | None:
         """(section, image) from `info symbol`: works live and on cores, no process access."""
         try:
@@ -304,7 +327,7 @@ class GdbTarget(Target):
                 function, pc = frame.name(), frame.pc()
             except gdb.error:
                 break
-            arguments.append(FrameArguments(function, pc, _frame_arguments(frame)))
+            arguments.append(FrameArguments(function, pc, _frame_arguments(frame), _frame_arguments(frame, local=True)))
             try:
                 frame = frame.older()
             except gdb.error:
@@ -313,31 +336,43 @@ class GdbTarget(Target):
                         registers, tuple(arguments))
 
 
-def _frame_arguments(frame: gdb.Frame) -> tuple[FrameArgument, ...]:
-    """The frame's named arguments (DWARF), as integers when they are pointers or integers."""
+def _split(command_line: str) -> list[str]:
+    try:
+        return shlex.split(command_line)
+    except ValueError:  # an unbalanced quote (a truncated command line)
+        return command_line.split()
+
+
+def _frame_arguments(frame: gdb.Frame, local: bool = False) -> tuple[FrameArgument, ...]:
+    """The frame's named arguments, or (``local``) its local variables in scope at the pc
+    (DWARF), as integers when they are pointers or integers."""
     try:
         block: gdb.Block | None = frame.block()
     except (RuntimeError, gdb.error):
         return ()
+    blocks = []
     while block is not None and block.function is None:
-        block = block.superblock  # from an inner lexical block to the function's
+        blocks.append(block)  # the inner lexical blocks hold locals too
+        block = block.superblock
     if block is None:
         return ()
+    blocks.append(block)
     result: list[FrameArgument] = []
-    for symbol in block:
-        if not symbol.is_argument:
-            continue
-        value: int | None = None
-        type_name = "?"
-        try:
-            raw = symbol.value(frame)
-            type_name = str(raw.type)
-            code = raw.type.strip_typedefs().code
-            if not raw.is_optimized_out and code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT):
-                value = int(raw) & _MASK64
-        except (gdb.error, RuntimeError, ValueError):
-            value = None
-        result.append(FrameArgument(symbol.name, type_name, value))
+    for scope in blocks if local else [block]:
+        for symbol in scope:
+            if symbol.is_argument == local or (local and not symbol.is_variable):
+                continue
+            value: int | None = None
+            type_name = "?"
+            try:
+                raw = symbol.value(frame)
+                type_name = str(raw.type)
+                code = raw.type.strip_typedefs().code
+                if not raw.is_optimized_out and code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT):
+                    value = int(raw) & _MASK64
+            except (gdb.error, RuntimeError, ValueError):
+                value = None
+            result.append(FrameArgument(symbol.name, type_name, value))
     return tuple(result)
 
 

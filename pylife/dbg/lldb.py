@@ -347,6 +347,16 @@ class LldbTarget(Target):
                 count += 1
         return count
 
+    def program_arguments(self) -> tuple[str, ...] | None:
+        """The launch arguments; on a core lldb-16 knows only the executable."""
+        executable = self.target.GetExecutable()
+        program = executable.fullpath if executable.IsValid() else None
+        if not program:
+            return None
+        info = self.target.GetLaunchInfo()
+        args = [info.GetArgumentAtIndex(i) for i in range(info.GetNumArguments())]
+        return (program, *(a for a in args if a is not None))
+
     def section_of(self, address: int) -> tuple[str, str] | None:
         resolved = self.target.ResolveLoadAddress(address)
         section = resolved.GetSection()
@@ -413,9 +423,18 @@ class LldbTarget(Target):
             frame = thread.GetFrameAtIndex(index)
             if not frame.IsValid():
                 break
-            arguments.append(FrameArguments(frame.GetFunctionName(), int(frame.GetPC()), _frame_arguments(frame)))
+            arguments.append(FrameArguments(frame.GetFunctionName(), int(frame.GetPC()), _frame_arguments(frame),
+                                            _frame_arguments(frame, local=True)))
+        instruction = None
+        top = thread.GetFrameAtIndex(0)
+        if signal in FAULT_SIGNALS and fault is None and top.IsValid():
+            # lldb-16 does not read si_addr from ELF cores: the core computes it from the instruction.
+            found = self.target.ReadInstructions(top.GetPCAddress(), 1, "intel")
+            if found.GetSize():
+                ins = found.GetInstructionAtIndex(0)
+                instruction = f"{ins.GetMnemonic(self.target)} {ins.GetOperands(self.target)}"
         return StopInfo(int(thread.GetThreadID()), signal, code, fault, registers.get("rip"), registers,
-                        tuple(arguments), description)
+                        tuple(arguments), description, instruction)
 
     # -- expressions -----------------------------------------------------
 
@@ -562,9 +581,10 @@ def _siginfo(thread: lldb.SBThread, number: int) -> tuple[int | None, int | None
     return (None, None) if error.Fail() else (int(code), int(address) & _MASK64)
 
 
-def _frame_arguments(frame: lldb.SBFrame) -> tuple[FrameArgument, ...]:
-    """The frame's named arguments (debug info), as integers when they are pointers or integers."""
-    values = frame.GetVariables(True, False, False, True)  # arguments, locals, statics, in scope only
+def _frame_arguments(frame: lldb.SBFrame, local: bool = False) -> tuple[FrameArgument, ...]:
+    """The frame's named arguments, or (``local``) its local variables in scope at the pc
+    (debug info), as integers when they are pointers or integers."""
+    values = frame.GetVariables(not local, local, False, True)  # arguments, locals, statics, in scope only
     result: list[FrameArgument] = []
     for index in range(values.GetSize()):
         value = values.GetValueAtIndex(index)

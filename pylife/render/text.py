@@ -201,7 +201,8 @@ def _diagnose(data: dict[str, Any], color: bool) -> str:
     out = [_bold(f"pylife diagnose: {data['kind']}", color)]
     out += [escape(line) for line in data["summary"].splitlines()]
     for obj in data["objects"]:
-        kind = f" ({shown(obj['type'])})" if obj.get("type") else ""
+        erased = (data.get("victim") or {}).get("type_erased") and obj["address"] == data["victim"]["address"]
+        kind = f" ({shown(obj['type'])})" if obj.get("type") else (" (type erased)" if erased else "")
         out.append(f"  {obj['address']:#x}{escape(kind)} {obj['verdict']}: {escape(obj['source'])}")
         out += [f"      {escape(reason)}" for reason in obj["reasons"]]
     if data["stack"]:

@@ -95,3 +95,25 @@ def core_session(root: Path, key: str, debugger: str, python: str, origin: Sessi
 def malloc_debug_setup(debugger: str) -> list[str]:
     """Run the inferior (not the debugger's own Python) with PYTHONMALLOC=debug."""
     return ["set environment PYTHONMALLOC debug"] if debugger == "gdb" else ["settings set target.env-vars PYTHONMALLOC=debug"]
+
+
+def live_then_core_session(debugger: str, workdir: Path, commands: list[tuple[str, str]], program: list[str],
+                           truth: Path, core: Path, setup: list[str] | None = None,
+                           env: dict[str, str] | None = None) -> Session:
+    """One debugger process: launch ``program`` to its crash, run ``commands`` (labels
+    prefixed ``live:``), then open ``core`` and run them again (``core:``).
+
+    gdb writes ``core`` at the stop (gcore) before it opens it; lldb-16 cannot
+    write ELF cores, so it opens the one a gdb session wrote before."""
+    python = program[0]
+    steps = [("launch", launch_command(debugger)), *((f"live:{label}", c) for label, c in commands)]
+    if debugger == "gdb":
+        steps += [("save_core", f"gcore {core}"), ("kill", "kill"), ("open_core", f"core-file {core}")]
+    else:
+        steps += [("kill", "process kill"), ("open_core", f"target create --core {core} {python}")]
+    steps += [(f"core:{label}", c) for label, c in commands]
+    session = run_session(debugger, "live+core", workdir, list(setup or []), steps, program=program, truth=truth,
+                          env=env)
+    if core.exists() and core.stat().st_size > 0:
+        session.core = core
+    return session

@@ -1,20 +1,25 @@
-"""`pylife diagnose` on the buggy C extension's real crashes, live and from the core, in gdb and lldb-16.
+"""`pylife diagnose` on the buggy C extension's crash zoo, live and from the core, in gdb and lldb-16.
 
-tests/fixtures/buggy/scenarios.py over_decref_crash / borrowed_crash (under
-PYTHONMALLOC=debug): the extension frees the victim, a ``__main__.Victim``,
-with an extra Py_DECREF on a borrowed argument, or by deleting a list item it
-holds only a borrowed pointer to; the same C function then calls
-PyObject_Repr on it and the 0xDD-filled ob_type faults. The debugger launches
-the scenario from the driver's first command (lldb-16 in batch mode runs no
-further -o command after a crash stop), diagnoses the stop and, in gdb,
-writes a core; both debuggers then diagnose that core.
+One crash per class a post-mortem must tell apart (tests/fixtures/buggy,
+scenarios.py; each scenario's "before" line says what it expects):
 
-What the crash stop itself proves is a use after free (a freed object was
-followed), and that is the kind expected: crash.py says over-decref only when
-a freed object is being deallocated again, which these crashes do not do.
-The stale type is gone (the debug hooks overwrote ob_type), so the victim is
-found by address, FREED, with the 0xDD evidence; the guilty C function is on
-the merged stack, just under PyObject_Repr.
+- over_decref_crash, borrowed_crash, stale_local, dict_borrowed (under
+  PYTHONMALLOC=debug): a freed victim is used; its ob_type is 0xDD fill, so
+  the type is erased and diagnose gives the rerun that names it. The stale
+  pointer is an argument of the crashing frame, or only a local of it
+  (stale_local); dict_borrowed's culprit is the Python line that used it.
+- dealloc_freed: a deallocator runs on a freed object (small fault address,
+  the object being deallocated is FREED): over-decref, not a NULL dereference.
+- null_from_freed: a NULL read out of a freed object's cleared field: use
+  after free, not a NULL dereference.
+- corrupt_free_list: an incref on a freed block made its pool's free-list
+  link 0x1: named by pool.
+- null_member, null_uninitialised (the controls): a NULL member of a LIVE
+  object: null-dereference.
+
+One debugger session per (scenario, debugger, version): it launches the
+scenario, diagnoses the crash, then opens the core (gdb writes it with
+gcore; lldb-16 opens gdb's) and diagnoses again.
 """
 
 from __future__ import annotations
@@ -27,34 +32,41 @@ import pytest
 
 from .driver import Session
 from .environment import DEBUGGERS, REPO_ROOT
-from .once import core_session, live_session, malloc_debug_setup, once, require, shared_root
+from .once import live_then_core_session, malloc_debug_setup, once, require, shared_root
 
 BUGGY = REPO_ROOT / "tests" / "fixtures" / "buggy"
 sys.path.insert(0, str(BUGGY))
 from build import build  # noqa: E402
 
 MINORS = ("3.8", "3.10", "3.12", "3.13")
-SCENARIOS = {"over_decref_crash": "buggy_over_decref_crash", "borrowed_crash": "buggy_borrowed_crash"}
+# scenario -> run under PYTHONMALLOC=debug
+SCENARIOS = {"over_decref_crash": True, "borrowed_crash": True, "stale_local": True, "dict_borrowed": True,
+             "dealloc_freed": False, "null_from_freed": False, "corrupt_free_list": False,
+             "null_member": False, "null_uninitialised": False}
 COMMANDS = [("diagnose", "pylife diagnose --json"), ("diagnose_text", "pylife diagnose")]
 
 
-def _make(debugger: str, minor: str, scenario: str, mode: str, root: Path) -> Session:
+def _make(debugger: str, minor: str, scenario: str, root: Path) -> Session:
     python = require(debugger, minor)
-    if mode == "live":
-        def live(workdir: Path) -> Session:
-            ext = build(python, root / "build")
-            out = workdir / "scenario.jsonl"
-            env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out)}
-            return live_session(debugger, workdir, COMMANDS, [str(python), str(BUGGY / "scenarios.py"), scenario], out,
-                                setup=malloc_debug_setup(debugger), env=env, launch_in_driver=True)
-        return once(root, f"{debugger}-{minor}-{scenario}-live", live)
-    origin = _make("gdb", minor, scenario, "live", root)
-    return core_session(root, f"{debugger}-{minor}-{scenario}-core", debugger, str(python), origin, COMMANDS)
+    gdb_core = root / f"gdb-{minor}-{scenario}" / "stop.core"
+    if debugger != "gdb":
+        _make("gdb", minor, scenario, root)  # writes the core this session opens
+        if not gdb_core.exists():
+            pytest.skip(f"gdb wrote no core for {minor} {scenario}")
+
+    def make(workdir: Path) -> Session:
+        ext = build(python, root / "build")
+        out = workdir / "scenario.jsonl"
+        env = {"PYTHONPATH": str(ext), "PYLIFE_SCENARIO_OUT": str(out)}
+        setup = malloc_debug_setup(debugger) if SCENARIOS[scenario] else []
+        return live_then_core_session(debugger, workdir, COMMANDS, [str(python), str(BUGGY / "scenarios.py"), scenario],
+                                      out, gdb_core, setup=setup, env=env)
+    return once(root, f"{debugger}-{minor}-{scenario}", make)
 
 
 @pytest.fixture(scope="module")
 def buggy_crash_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_root(tmp_path_factory, "pylife-buggy-crash")
+    return shared_root(tmp_path_factory, "pylife-buggy-zoo")
 
 
 PARAMS = [pytest.param(debugger, minor, scenario, mode, id=f"{debugger}-{minor}-{scenario}-{mode}",
@@ -65,41 +77,63 @@ PARAMS = [pytest.param(debugger, minor, scenario, mode, id=f"{debugger}-{minor}-
 @pytest.fixture
 def diagnosis(buggy_crash_root: Path, debugger: str, minor: str, scenario: str,
               mode: str) -> tuple[Session, dict[str, Any]]:
-    session = _make(debugger, minor, scenario, mode, buggy_crash_root)
+    session = _make(debugger, minor, scenario, buggy_crash_root)
+    if mode == "core" and debugger != "gdb":
+        # The core is gdb's: its victim lives where gdb's launch put it.
+        session.truth = _make("gdb", minor, scenario, buggy_crash_root).truth
     assert session.truth is not None, f"the scenario wrote no 'before' line\n{session.describe()}"
     assert "crashed" not in session.truth, f"the crash did not happen\n{session.describe()}"
-    return session, session.json("diagnose")
+    return session, session.json(f"{mode}:diagnose")
 
 
 @pytest.mark.parametrize("debugger,minor,scenario,mode", PARAMS)
-def test_diagnose_buggy(diagnosis: tuple[Session, dict[str, Any]], scenario: str) -> None:
+def test_diagnose_zoo(diagnosis: tuple[Session, dict[str, Any]], scenario: str, mode: str) -> None:
     session, data = diagnosis
     truth: dict[str, Any] = session.truth  # type: ignore[assignment]
-    assert truth["scenario"] == scenario and truth["pythonmalloc"] == "debug", truth
-    assert {"signal", "kind", "summary", "objects", "stack"} <= set(data)
+    expect = truth["expect"]
+    assert truth["scenario"] == scenario and (truth["pythonmalloc"] == "debug") == SCENARIOS[scenario], truth
     # A load through 0xDDDD... (no canonical address) raises #GP: SIGSEGV, or SIGBUS for a stack-segment fault.
     assert data["signal"] in ("SIGSEGV", "SIGBUS"), data
-    assert data["kind"] == "use-after-free", data["summary"]
-    found = [o for o in data["objects"] if o["address"] == truth["victim"]]
-    assert found, f"the victim {truth['victim']:#x} is not among {data['objects']}"
-    victim = found[0]
+    assert data["kind"] == expect["kind"], data["summary"]
+    assert data["culprit"] is not None and data["culprit"]["function"] == expect["culprit"], data["summary"]
+    assert f"culprit: {expect['culprit']}" in data["summary"]
+    objects = {o["address"]: o for o in data["objects"]}
+    if scenario == "corrupt_free_list":
+        assert any("free list corrupt: link 0x1, an incref on a freed block" in f for f in data["free_lists"]), data
+        assert "free list corrupt: link 0x1" in data["evidence"], data["evidence"]
+        return
+    victim = objects.get(truth["victim"])
+    assert victim is not None, f"the victim {truth['victim']:#x} is not among {data['objects']}"
+    if expect["kind"] == "null-dereference":
+        assert victim["verdict"] == "ALIVE" and victim["type"] == truth["victim_type"], victim
+        assert data["victim"] is None or data["victim"]["address"] != truth["victim"], data["victim"]
+        return
     assert victim["verdict"] == "FREED", victim
-    assert any("0xDD" in r for r in victim["reasons"]), victim
-    assert victim["type"] in (None, truth["victim_type"]), victim  # the debug fill overwrote ob_type
-    # Nothing else is called freed: the live module (`self`), list, frames... are ALIVE.
-    assert [o for o in data["objects"] if o["verdict"] != "ALIVE"] == [victim], data["objects"]
-    native = [f["function"] for f in data["stack"] if f["kind"] == "native"]
-    guilty = SCENARIOS[scenario]
-    assert guilty in native, native
-    assert "PyObject_Repr" in native[:native.index(guilty)], native  # the faulting call, made by the guilty function
+    assert data["victim"]["address"] == truth["victim"], data["victim"]
+    if SCENARIOS[scenario]:
+        # The debug fill overwrote ob_type: said, with the rerun that names it.
+        assert any("0xDD" in r for r in victim["reasons"]), victim
+        assert victim["type"] is None and data["victim"]["type_erased"], victim
+        assert data["rerun"].startswith(f"pylife run --watch-address {truth['victim']:#x} -- "), data["rerun"]
+        assert "python3" in data["rerun"], data["rerun"]
+        if mode == "live":
+            assert data["rerun"].endswith(f"scenarios.py {scenario}"), data["rerun"]
+    else:
+        assert victim["type"] == truth["victim_type"] and not data["victim"]["type_erased"], victim
+        assert data["rerun"] is None
     python = [f["function"] for f in data["stack"] if f["kind"] == "python"]
     assert python[:2] == ["scenario_" + scenario, "main"], python
 
 
 @pytest.mark.parametrize("debugger,minor,scenario,mode", PARAMS)
-def test_diagnose_buggy_text(diagnosis: tuple[Session, dict[str, Any]], scenario: str) -> None:
+def test_diagnose_zoo_text(diagnosis: tuple[Session, dict[str, Any]], mode: str) -> None:
     session, data = diagnosis
-    text = session.record("diagnose_text")
+    text = session.record(f"{mode}:diagnose_text")
     assert text.error is None, text
     assert text.output.startswith(f"pylife diagnose: {data['kind']}") and "stack:" in text.output
-    assert SCENARIOS[scenario] in text.output
+    # Each object once: in the list under the summary, not also in the summary.
+    lines = text.output.splitlines()
+    for obj in data["objects"]:
+        assert sum(line.startswith(f"  {obj['address']:#x} ") for line in lines) == 1, text.output
+    assert not any(line.startswith("object 0x") for line in lines), text.output
+    assert "None" not in text.output.split("stack:")[0], text.output

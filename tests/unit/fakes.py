@@ -68,6 +68,7 @@ class FakeTarget(Target):
         self.bytes_read = 0
         self.largest_read = 0
         self.unwind_calls = 0
+        self.argv: tuple[str, ...] | None = None  # what program_arguments() answers
 
     def clone(self) -> FakeTarget:
         """An independent copy of the image, symbols and modules."""
@@ -326,6 +327,9 @@ class FakeTarget(Target):
             address = (self.symbols.get(symbol) or 0) + offset
             results.append(on_hit(BreakHit(tid, address, 0x7FFD_0000_0000, rax, rdi)))  # type: ignore[operator]
         return results
+
+    def program_arguments(self) -> tuple[str, ...] | None:
+        return self.argv
 
     def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
         self.last_allow_call = allow_call
