@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
+from ..batch.report import rerun_command
 from ..cpython import crash, liveness
 from ..cpython.culprit import culprit, describe
 from ..cpython.frames import CodeCache, first_frame, walk
 from ..cpython.objects import Objects
 from ..cpython.pymalloc_stats import corrupt_free_lists
+from ..cpython.referrers import find_referrers
 from ..cpython.runtime import Runtime
 from ..cpython.stack import merge
 from ..cpython.threads import match_os_threads, python_threads
@@ -28,6 +29,9 @@ MAX_NATIVE = 256
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=16, help="C frames whose arguments are checked (default 16)")
+    parser.add_argument("--referrers", action="store_true",
+                        help="scan the GC-tracked containers for pointers to the freed object even when it is "
+                             "not the crashing frame's (done by default for the crashing frame's)")
     parser.add_argument("--stack", type=int, default=30, help="frames of the merged stack shown (default 30)")
 
 
@@ -81,6 +85,9 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     victim = next((a for a in shown if a.verdict == "FREED"), None)
     erased = victim is not None and victim.type is None and any("0xDD" in r for r in victim.reasons)
     rerun = _rerun(target, victim.candidate.address) if erased and victim is not None else None
+    holders = None
+    if victim is not None and (args.referrers or victim.candidate.crashing or victim.candidate.deallocated):
+        holders = find_referrers(mem, runtime, objects, victim.candidate.address)
     watch_stop = session.recorder.last_stop_message if signal in (None, "SIGTRAP") else None
     if watch_stop and kind == "unknown":
         kind, evidence = _watch_stop_kind(session, watch_stop)
@@ -88,11 +95,13 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "signal": signal,
         "kind": kind,
         "summary": _summary(signal, code, fault, function, fatal, kind, evidence, blame, stack,
-                            victim.candidate.address if erased and victim is not None else None, rerun),
+                            victim.candidate.address if erased and victim is not None else None, rerun,
+                            holders.sentence(victim.candidate.address) if holders and victim else None),
         "culprit": blame,
         "victim": None if victim is None else {"address": victim.candidate.address, "type": victim.type,
                                                "type_erased": erased, "source": victim.candidate.source},
         "rerun": rerun,
+        "still_referenced": holders.to_json() if holders is not None else None,
         "free_lists": free_lists,
         "objects": [{"address": a.candidate.address, "verdict": a.verdict, "type": a.type, "reasons": list(a.reasons),
                      "source": a.candidate.source} for a in shown],
@@ -168,8 +177,9 @@ def _rerun(target: Target, address: int) -> str:
         argv = target.program_arguments()
     except PylifeError:
         argv = None
-    program = " ".join(shlex.quote(a) for a in argv) if argv else "<program and its arguments>"
-    return f"pylife run --watch-address {address:#x} -- {program}"
+    if argv:
+        return rerun_command(target.debugger, list(argv), address)
+    return rerun_command(target.debugger, [], address) + " <program and its arguments>"
 
 
 def _watch_stop_kind(session: Session, message: str) -> tuple[str, str]:
@@ -184,7 +194,7 @@ def _watch_stop_kind(session: Session, message: str) -> tuple[str, str]:
 
 def _summary(signal: str | None, code: int | None, fault: int | None, function: str | None,
              fatal: crash.FatalError | None, kind: str, evidence: str, blame: dict[str, Any] | None,
-             stack: list[dict[str, Any]], erased: int | None, rerun: str | None) -> str:
+             stack: list[dict[str, Any]], erased: int | None, rerun: str | None, held: str | None) -> str:
     """The headline; the objects follow once, in the report's `objects`."""
     lines = []
     where = f" in {function}" if function else ""
@@ -206,6 +216,8 @@ def _summary(signal: str | None, code: int | None, fault: int | None, function: 
         lines.append(f"Python: {python['function']} at {python['file']}:{python['line']}")
     lines.append(f"culprit: {describe(blame)}")
     lines.append(f"looks like {crash.EXPLANATIONS[kind]} [{kind}]: {evidence}")
+    if held:
+        lines.append(held)
     if erased is not None:
         lines.append(f"the type of {erased:#x} is erased: PYTHONMALLOC=debug filled the freed block with 0xDD; "
                      f"to name it, rerun with a watch on it: {rerun}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..errors import UserError
 from ..record import store
@@ -38,8 +39,17 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         for history in histories:
             for event in history.events:
                 if event.seq == args.full:
-                    return Report("event", {"address": history.address, "type": history.type, **event.to_json()})
+                    return Report("event", {"address": history.address, "type": history.type, **event.to_json(),
+                                            "culprit": event.culprit})
         raise UserError(f"no event {args.full} in the recorded histories")
     if args.balance:
         return Report("balance", {"objects": [analyze(h) for h in histories]})
-    return Report("history", {"objects": [h.to_json() for h in histories]})
+    return Report("history", {"objects": [_with_culprits(h) for h in histories]})
+
+
+def _with_culprits(history: History) -> dict[str, Any]:
+    """The history's JSON, each event with its culprit frame (derived from its stack, not logged)."""
+    data = history.to_json()
+    for shown, event in zip(data["events"], history.events):
+        shown["culprit"] = event.culprit
+    return data

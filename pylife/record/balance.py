@@ -6,6 +6,12 @@ executable): an incref done by PyIter_Next on behalf of an extension
 function is charged to that extension function; one done by the eval loop
 is charged to the Python line it was executing.
 
+Ownership handed from Python to C: a reference a Python function returns
+(or yields) to a C caller -- the return of an eval-loop activation entered
+from C, PyIter_Next on a generator, a callback's result -- belongs to that C
+caller. What such a Python site never released is charged to the first
+user C frame outside it (cpython/culprit.py), not to the Python line.
+
 What it can know: only the changes recorded while watching. References
 taken before the watch started (the initial count) have no site, so a site
 with more decrements than increments may be releasing one of those
@@ -17,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cpython.culprit import culprit as culprit_of
+from ..cpython.culprit import is_user_frame
 from ..cpython.stack import is_core_image
 from . import events as ev
 from .events import History
@@ -40,6 +48,8 @@ class Site:
     in_core: bool = False
     is_python: bool = False
     seqs: list[int] = field(default_factory=list)
+    culprit: dict[str, Any] | None = None
+    c_caller: dict[str, Any] | None = None  # a Python site's activation was entered from this user C frame
 
     @property
     def unreleased(self) -> int:
@@ -48,7 +58,7 @@ class Site:
     def to_json(self) -> dict[str, Any]:
         return {"function": self.function, "callers": self.callers, "file": self.file, "line": self.line,
                 "python": self.python, "increments": self.increments, "decrements": self.decrements,
-                "unreleased": self.unreleased, "events": self.seqs}
+                "unreleased": self.unreleased, "events": self.seqs, "culprit": self.culprit}
 
 
 def site_of(stack: list[dict[str, Any]]) -> tuple[str, str | None, int | None, list[str], bool]:
@@ -84,7 +94,9 @@ def analyze(history: History) -> dict[str, Any]:
             # The site frame itself (the chain's last frame, helpers skipped), not any same-named frame nearby.
             frames = [f for f in event.stack if f.get("function") not in REFCOUNT_HELPERS]
             is_python = not in_core and bool(chain) and frames[len(chain) - 1].get("kind") == "python"
-            site = sites[key] = Site(function, file, line, chain, event.python, in_core=in_core, is_python=is_python)
+            site = sites[key] = Site(function, file, line, chain, event.python, in_core=in_core, is_python=is_python,
+                                     culprit=event.culprit,
+                                     c_caller=_c_caller(frames, len(chain) - 1) if is_python else None)
         if allocation:
             site.increments += max(event.new, 0)
         elif event.delta > 0:
@@ -95,10 +107,16 @@ def analyze(history: History) -> dict[str, Any]:
         site.seqs.append(event.seq)
         if event.kind == ev.ZERO:
             zero_site = site
+    handed = _hand_to_c_callers(sites)
     notes = [
         "Only changes recorded while watching are counted; references held before the watch "
         f"started ({history.initial if history.initial is not None else '?'}) have no site.",
     ]
+    notes += handed
+    held = next((e.message for e in history.events if e.kind == ev.ZERO and e.message), None)
+    if held:
+        notes.append(f"At its decrement to zero the object was {held}: a reference that was never "
+                     "counted (a borrowed reference stored or returned as new).")
     leaks = sorted((s for s in sites.values() if s.unreleased > 0),
                    key=lambda s: (s.in_core, s.is_python, -s.unreleased, -s.last_seq))
     if leaks:
@@ -121,3 +139,36 @@ def analyze(history: History) -> dict[str, Any]:
             "leak_candidates": [s.to_json() for s in leaks],
             "overdecref_candidate": over.to_json() if over else None,
             "notes": notes}
+
+
+def _c_caller(frames: list[dict[str, Any]], index: int) -> dict[str, Any] | None:
+    """The user C frame that entered the eval-loop activation of the Python frame at ``index``:
+    outward past the interpreter's own frames, before any other Python frame."""
+    for frame in frames[index + 1:]:
+        if frame.get("kind") == "python":
+            return None
+        if is_user_frame(frame):
+            return frame
+    return None
+
+
+def _hand_to_c_callers(sites: dict[tuple[str, str | None, int | None], Site]) -> list[str]:
+    """Charge the unreleased increments of Python sites entered from C to that C caller."""
+    notes = []
+    for site in list(sites.values()):
+        caller = site.c_caller
+        if not site.is_python or caller is None or site.unreleased <= 0:
+            continue
+        key = (str(caller.get("function")), caller.get("file"), caller.get("line"))
+        owner = sites.get(key)
+        if owner is None:
+            owner = sites[key] = Site(key[0], key[1], key[2], [site.function, key[0]], site.python,
+                                      culprit=culprit_of([caller]))
+        moved = site.unreleased
+        owner.increments += moved
+        owner.last_seq = max(owner.last_seq, site.last_seq)
+        owner.seqs = sorted(set(owner.seqs) | set(site.seqs))
+        site.increments -= moved
+        notes.append(f"{moved} reference(s) returned by the Python function {site.function} to its C caller "
+                     f"{key[0]} were never released: charged to {key[0]}.")
+    return notes

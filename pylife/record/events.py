@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cpython.culprit import culprit as culprit_of
+
 # Event kinds.
 INCREF = "incref"
 DECREF = "decref"
@@ -35,6 +37,11 @@ class Event:
     @property
     def delta(self) -> int:
         return self.new - self.old
+
+    @property
+    def culprit(self) -> dict[str, Any] | None:
+        """The innermost frame of the user's own code on the event's stack (cpython/culprit.py)."""
+        return culprit_of(self.stack)
 
     def to_json(self, address: int | None = None) -> dict[str, Any]:
         # Hand-written (not dataclasses.asdict): this runs once per watch hit

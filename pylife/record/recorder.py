@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
+from ..cpython.culprit import describe
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.objects import Objects
+from ..cpython.referrers import find_referrers
+from ..cpython.runtime import Runtime
 from ..cpython.stack import EVAL_FUNCTIONS, is_core_image, merge
 from ..cpython.threads import match_os_threads, python_threads
 from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
@@ -35,6 +38,7 @@ from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
 if TYPE_CHECKING:  # the session owns the recorder
     from ..session import Session
 
+ZERO_SCAN_SECONDS = 1.0  # the referrer scan at a watched object's decrement to zero
 HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
 # All 8 bytes of ob_refcnt: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0])
 # but Py_DECREF the whole Py_ssize_t, and the allocator's free-list link is 8 bytes.
@@ -250,6 +254,8 @@ class Recorder:
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
         kind, message = self._classify(target, watch, objects, old, new, writer, native)
+        if kind == ev.ZERO:
+            message = self._still_referenced(mem, runtime, objects, watch)
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
         stack, stack_text = self._stack_json(native, python)
@@ -399,7 +405,7 @@ class Recorder:
         address = watch.history.address
         if watch.phase == "alive":
             if new < 0:
-                return ev.NEGATIVE, f"refcount of {address:#x} went negative ({old} -> {new}) in {writer}"
+                return ev.NEGATIVE, f"refcount of {address:#x} went negative ({old} -> {new}) in {writer or 'unknown'}"
             if new == 0:
                 return ev.ZERO, None
             return (ev.INCREF if new > old else ev.DECREF), None
@@ -425,11 +431,11 @@ class Recorder:
             bool(functions & NEW_OBJECT_WRITERS) or (returned and self._has_type(objects, watch.history.address))))
         if reused:
             return ev.REUSE, (f"memory reused by a new {self._new_occupant(objects, watch)} at event {self.seq + 1} "
-                              f"(written by {writer})")
+                              f"(written by {writer or 'unknown'})")
         if new == old - 1:
-            return ev.DECREF_AFTER_FREE, (f"decref of freed object {address:#x} ({watch.history.type}) in {writer}: "
+            return ev.DECREF_AFTER_FREE, (f"decref of freed object {address:#x} ({watch.history.type}) in {writer or 'unknown'}: "
                                           f"it was freed at event {watch.history.freed_at}")
-        return ev.USE_AFTER_FREE, (f"use after free: {writer} wrote the refcount of freed object {address:#x} "
+        return ev.USE_AFTER_FREE, (f"use after free: {writer or 'an unknown writer'} wrote the refcount of freed object {address:#x} "
                                    f"({watch.history.type}, freed at event {watch.history.freed_at}): {old:#x} -> {new:#x}")
 
     @staticmethod
@@ -450,24 +456,38 @@ class Recorder:
                 continue
         return "object"
 
+    @staticmethod
+    def _still_referenced(mem: Memory, runtime: Runtime, objects: Objects, watch: Watch) -> str | None:
+        """At the decrement to zero: containers still pointing at the object are holding a
+        reference that was never counted (cpython/referrers.py; bounded to a second)."""
+        found = find_referrers(mem, runtime, objects, watch.history.address, max_seconds=ZERO_SCAN_SECONDS)
+        return found.sentence(watch.history.address)
+
     def _should_stop(self, watch: Watch, event: Event) -> bool:
         stop_on = watch.options.stop_on
         reason: str | None = None
+        writer = event.writer or "unknown"
         if stop_on == "never":
             reason = None
         elif event.kind in ev.ANOMALIES:
             reason = event.message
         elif stop_on == "change":
-            reason = f"refcount of {watch.history.address:#x}: {event.old} -> {event.new} ({event.kind}) in {event.writer}"
+            reason = f"refcount of {watch.history.address:#x}: {event.old} -> {event.new} ({event.kind}) in {writer}"
         elif stop_on == "zero" and event.kind == ev.ZERO:
-            reason = f"refcount of {watch.history.address:#x} reached 0 in {event.writer}: it is being freed"
+            reason = f"refcount of {watch.history.address:#x} reached 0 in {writer}: it is being freed"
         elif stop_on == "free" and event.kind == ev.ALLOCATOR and watch.phase == "freed":
-            reason = f"{watch.history.address:#x} was returned to the allocator by {event.writer}"
+            reason = f"{watch.history.address:#x} was returned to the allocator by {writer}"
         elif stop_on == "free" and event.kind == ev.ZERO and watch.block != watch.history.address:
             # The block starts before the object (GC head, pre-header): the allocator's
             # free-list link lands there, not on ob_refcnt, so this is the last visible step.
-            reason = (f"refcount of {watch.history.address:#x} reached 0 in {event.writer}: it is being freed "
+            reason = (f"refcount of {watch.history.address:#x} reached 0 in {writer}: it is being freed "
                       "(its allocator writes fall outside the watched count)")
+        blame = event.culprit
+        if reason is not None and blame is not None and blame.get("function") != event.writer:
+            reason += f" [culprit: {describe(blame)}]"  # the user's code behind the CPython writer
+        if reason is not None:
+            if event.kind == ev.ZERO and event.message:
+                reason += f"; {event.message}"
         limit = watch.options.max_events
         if reason is None and limit and len(watch.history.events) >= limit:
             reason = f"--max-events {limit} reached for {watch.history.address:#x}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..cpython.culprit import describe
 from .escape import escape, shown
 from .text import key_value_table, table
 
@@ -79,18 +80,19 @@ def history(data: dict[str, Any], color: bool) -> str:
             out.append(f"  allocated by {escape(allocation.get('function') or '?')} in {where} "
                        f"(thread {allocation.get('tid')}; {h.get('origin')})")
         rows = [[e["seq"], f"{e['new'] - e['old']:+d}" if abs(e["new"] - e["old"]) < 1 << 32 else "write",
-                 e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "?"),
-                 e["op"] or "", escape(e["python"] or "")] for e in h["events"]]
+                 e["new"] if abs(e["new"]) < 1 << 32 else f"{e['new']:#x}", e["kind"], escape(e["writer"] or "unknown"),
+                 escape(describe(e.get("culprit"))), e["op"] or "", escape(e["python"] or "")] for e in h["events"]]
         if rows:
             # Column names are the event's JSON keys (Δ is new - old).
-            out.append(table(["seq", "Δ", "new", "kind", "writer", "op", "python"], rows))
+            out.append(table(["seq", "Δ", "new", "kind", "writer", "culprit", "op", "python"], rows))
     return "\n".join(out)
 
 
 def event(data: dict[str, Any], color: bool) -> str:
     rows = [("object", f"{data['address']:#x} ({shown(data['type'])})"), ("event", f"{data['seq']} ({data['kind']})"),
             ("refcount", f"{data['old']} -> {data['new']}"), ("thread", str(data["tid"])),
-            ("writer", escape(data["writer"] or "?")), ("op", data["op"] or "-"), ("Python", escape(data["python"] or "-"))]
+            ("writer", escape(data["writer"] or "unknown")), ("culprit", escape(describe(data.get("culprit")))),
+            ("op", data["op"] or "-"), ("Python", escape(data["python"] or "-"))]
     if data.get("message"):
         rows.append(("message", escape(data["message"])))
     stack = [_frame_line(i, f) for i, f in enumerate(data["stack"])]
@@ -103,13 +105,15 @@ def balance(data: dict[str, Any], color: bool) -> str:
         out.append(f"{a['address']:#x} {shown(a['type'])}: balance by site")
         if a["leak_candidates"]:
             out.append("leak candidates (increments never released by the same site), most suspicious first:")
-            rows = [[s["function"], " <- ".join(s["callers"]), f"{s['file'] or '?'}:{s['line'] or '?'}", s["increments"],
-                     s["decrements"], s["unreleased"]] for s in a["leak_candidates"]]
-            out.append(table(["site", "writer chain", "where", "+", "-", "unreleased"], rows))
+            rows = [[escape(s["function"]), escape(" <- ".join(s["callers"])), escape(f"{s['file'] or '?'}:{s['line'] or '?'}"),
+                     escape(describe(s.get("culprit"))), s["increments"], s["decrements"], s["unreleased"]]
+                    for s in a["leak_candidates"]]
+            out.append(table(["site", "writer chain", "where", "culprit", "+", "-", "unreleased"], rows))
         if a["overdecref_candidate"]:
             s = a["overdecref_candidate"]
             out.append(escape(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}) at "
-                              f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments"))
+                              f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments"
+                              f" [culprit: {describe(s.get('culprit'))}]"))
         out += [f"note: {escape(n)}" for n in a["notes"]]
     return "\n".join(out) if out else "pylife: no history recorded"
 

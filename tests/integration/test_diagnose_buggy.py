@@ -87,7 +87,7 @@ def diagnosis(buggy_crash_root: Path, debugger: str, minor: str, scenario: str,
 
 
 @pytest.mark.parametrize("debugger,minor,scenario,mode", PARAMS)
-def test_diagnose_zoo(diagnosis: tuple[Session, dict[str, Any]], scenario: str, mode: str) -> None:
+def test_diagnose_zoo(diagnosis: tuple[Session, dict[str, Any]], debugger: str, scenario: str, mode: str) -> None:
     session, data = diagnosis
     truth: dict[str, Any] = session.truth  # type: ignore[assignment]
     expect = truth["expect"]
@@ -114,7 +114,8 @@ def test_diagnose_zoo(diagnosis: tuple[Session, dict[str, Any]], scenario: str, 
         # The debug fill overwrote ob_type: said, with the rerun that names it.
         assert any("0xDD" in r for r in victim["reasons"]), victim
         assert victim["type"] is None and data["victim"]["type_erased"], victim
-        assert data["rerun"].startswith(f"pylife run --watch-address {truth['victim']:#x} -- "), data["rerun"]
+        assert data["rerun"].startswith(f"pylife run --debugger {debugger} --watch-address {truth['victim']:#x} -- "), \
+            data["rerun"]
         assert "python3" in data["rerun"], data["rerun"]
         if mode == "live":
             assert data["rerun"].endswith(f"scenarios.py {scenario}"), data["rerun"]
@@ -123,6 +124,10 @@ def test_diagnose_zoo(diagnosis: tuple[Session, dict[str, Any]], scenario: str, 
         assert data["rerun"] is None
     python = [f["function"] for f in data["stack"] if f["kind"] == "python"]
     assert python[:2] == ["scenario_" + scenario, "main"], python
+    if scenario == "dict_borrowed":  # freed while the dict still held it: found by scanning the GC lists
+        held = f"dict {truth['container']:#x} (key 'db')"
+        assert held in data["still_referenced"]["found"], data["still_referenced"]
+        assert f"freed while {held} still points to it" in data["summary"]
 
 
 @pytest.mark.parametrize("debugger,minor,scenario,mode", PARAMS)

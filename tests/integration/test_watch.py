@@ -22,13 +22,15 @@ sys.path.insert(0, str(BUGGY))
 from build import build  # noqa: E402
 
 MINORS = ("3.8", "3.10", "3.12", "3.13")
-SCENARIOS = ("leak", "leak_via_iter", "over_decref", "borrowed", "steal_then_decref")
+SCENARIOS = ("leak", "leak_via_iter", "over_decref", "borrowed", "steal_then_decref", "keep_result",
+             "borrowed_return")
 N = 3  # repeat count of the leak scenarios
 COMMANDS = [
     ("watch", "pylife watch {victim} --json --log {log}"),
     ("watch_again", "pylife watch {victim}"),
     ("watches", "pylife watches --json"),
     ("continue", "continue"),
+    ("diagnose_stop", "pylife diagnose --json"),
     ("history", "pylife history --json"),
     ("balance", "pylife history --balance --json"),
     ("event1", "pylife history --full 1 --json"),
@@ -111,16 +113,29 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
     # Writes made by the eval loop itself (Py_INCREF/Py_DECREF inlined into it,
     # through call_function on <= 3.10) carry the bytecode instruction.
     assert any(e["op"] for e in events) or scenario == "borrowed", [(e["writer"], e["op"]) for e in events]
-    if scenario in ("leak", "leak_via_iter"):
+    if scenario in ("leak", "leak_via_iter", "keep_result"):
         assert history["freed_at"] is None
         top = balance["leak_candidates"][0]
         assert top["function"] == f"buggy_{scenario}", balance
         assert top["unreleased"] == N
-        if scenario == "leak":
+        assert top["culprit"]["function"] == f"buggy_{scenario}", top
+        if scenario == "keep_result":
+            # The increments are the eval loop's (the lambda returning victim); the reference was
+            # handed to the C caller that called it, which never released it.
+            assert all(e["writer"] != "buggy_keep_result" for e in events), [e["writer"] for e in events]
+            assert any("returned by the Python function" in n and "charged to buggy_keep_result" in n
+                       for n in balance["notes"]), balance["notes"]
+        elif scenario == "leak":
             assert sum(1 for e in events if e["writer"] == "buggy_leak" and e["new"] - e["old"] == 1) == N
         else:  # the incref happens inside the core (PyIter_Next) on the extension's behalf
             assert len(top["callers"]) >= 2 and top["callers"][-1] == "buggy_leak_via_iter", top
             assert not any(e["writer"] == "buggy_leak_via_iter" for e in events)
+    elif scenario == "borrowed_return":
+        # Freed by the caller's `del` while the dict still held it: found at the decrement to zero.
+        zero = next(e for e in events if e["seq"] == history["freed_at"])
+        held = f"dict {truth['container']:#x} (key 'db')"
+        assert held in (zero["message"] or ""), zero
+        assert any(held in n for n in balance["notes"]), balance["notes"]
     else:
         assert history["freed_at"] is not None
         zero = next(e for e in events if e["seq"] == history["freed_at"])
@@ -129,6 +144,10 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
         assert after, events
         assert "use after free" in session.record("continue").output + (session.record("continue").error or "") \
             + session.transcript
+        # diagnose at pylife's own stop explains that stop, not "unknown ... stopped by SIGTRAP".
+        stop = session.json("diagnose_stop")
+        assert stop["kind"] in ("use-after-free", "over-decref"), stop["summary"]
+        assert "pylife stopped at watch event" in stop["evidence"], stop["evidence"]
         if scenario == "borrowed":
             assert "buggy_borrowed_across_mutation" in _functions(zero), _functions(zero)
         else:

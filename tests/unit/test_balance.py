@@ -18,7 +18,7 @@ from .test_recorder import PYTHON_TID, by_eval_loop, by_extension, core, ext, fl
 
 LIBPYTHON = "libpython3.12.so.1.0"
 EXT = "buggy.cpython-312-x86_64-linux-gnu.so"
-CANDIDATE_KEYS = {"function", "callers", "file", "line", "python", "increments", "decrements", "unreleased", "events"}
+CANDIDATE_KEYS = {"function", "callers", "file", "line", "python", "increments", "decrements", "unreleased", "events", "culprit"}
 
 
 @pytest.fixture(autouse=True)
@@ -223,3 +223,44 @@ def test_balance_json_is_one_document_and_names_the_culprits(py: FakePython) -> 
     text = execute(session, ["history", "--balance"])
     assert "leak candidates" in text and "over-decref candidate: over_decref" in text and "note: " in text
     assert "listiter_next <- PyIter_Next <- leak_via_iter" in text
+
+
+# ---- ownership handed from Python to C (issue 10) ------------------------------------
+
+CALLBACK_RETURN = [c("Py_INCREF"), p("<lambda>", 30), c("_PyFunction_Vectorcall"), c("PyObject_CallObject"),
+                   x("keep_result", 77), c("cfunction_vectorcall_O"), p("scenario", 31)]
+GENERATOR_YIELD = [c("Py_INCREF"), p("gen", 5), c("gen_send_ex2"), c("PyIter_Next"), x("consume", 90),
+                   c("cfunction_vectorcall_O"), p("main", 9)]
+PYTHON_CALLER = [c("Py_INCREF"), p("helper", 40), p("caller", 41), c("PyEval_EvalCode")]
+
+
+@pytest.mark.parametrize("stack,owner", [(CALLBACK_RETURN, "keep_result"), (GENERATOR_YIELD, "consume")],
+                         ids=["callback", "generator"])
+def test_a_reference_returned_to_a_c_caller_is_charged_to_it(stack: list[dict[str, Any]], owner: str) -> None:
+    rec = Recording(initial=1)
+    for _ in range(3):
+        rec.add(+1, stack)
+    rec.add(+1, PYTHON_LINE)  # a Python-level leak elsewhere ranks after the C owner
+    rec.add(-1, PYTHON_LINE)
+    result = analyze(rec.history)
+    top = result["leak_candidates"][0]
+    assert (top["function"], top["unreleased"], top["file"], top["line"]) == (owner, 3, "buggy.c", 77 if owner == "keep_result" else 90)
+    assert top["culprit"]["function"] == owner
+    assert all(s["function"] not in ("<lambda>", "gen") for s in result["leak_candidates"])
+    assert any(f"charged to {owner}" in n and "returned by the Python function" in n for n in result["notes"])
+
+
+def test_a_reference_returned_to_a_python_caller_stays_with_python() -> None:
+    rec = Recording(initial=1)
+    rec.add(+1, PYTHON_CALLER)
+    result = analyze(rec.history)
+    assert [s["function"] for s in result["leak_candidates"]] == ["helper"]
+    assert not any("returned by the Python function" in n for n in result["notes"])
+
+
+def test_freed_while_still_referenced_is_noted() -> None:
+    rec = Recording(initial=1)
+    zero = rec.add(-1, PYTHON_LINE)
+    zero.message = "freed while dict 0x7f0000001000 (key 'db') still points to it"
+    result = analyze(rec.history)
+    assert any("dict 0x7f0000001000 (key 'db')" in n and "never counted" in n for n in result["notes"])

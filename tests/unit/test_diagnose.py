@@ -223,7 +223,7 @@ def test_a_freed_local_erased_by_the_debug_fill_with_its_rerun(py: FakePython) -
     assert data["kind"] == "use-after-free", data["summary"]
     assert data["victim"] == {"address": victim, "type": None, "type_erased": True,
                               "source": "local item of buggy_stale_local (the crashing frame)"}
-    assert data["rerun"] == f"pylife run --watch-address {victim:#x} -- /usr/bin/python3.12 app.py --fast"
+    assert data["rerun"] == f"pylife run --debugger fake --watch-address {victim:#x} -- /usr/bin/python3.12 app.py --fast"
     text = execute(session_of(py), ["diagnose"])
     assert "type of" in text and "is erased" in text, text
     assert data["rerun"] in text and "(type erased) FREED" in text, text
@@ -235,7 +235,7 @@ def test_rerun_without_known_arguments(py: FakePython) -> None:
     victim = _freed_instance(py, heap)
     _stop(py, "SIGSEGV", code=128, fault=0, frames=[("PyObject_Repr", [("v", "PyObject *", victim)])])
     data = _diagnose(py)
-    assert data["rerun"] == f"pylife run --watch-address {victim:#x} -- <program and its arguments>"
+    assert data["rerun"] == f"pylife run --debugger fake --watch-address {victim:#x} -- <program and its arguments>"
 
 
 def test_a_corrupt_free_list_is_named(py: FakePython) -> None:
@@ -264,7 +264,7 @@ def test_pylifes_own_use_after_free_stop_is_explained(py: FakePython) -> None:
     history = History(0x7F70_0000_1000, "__main__.Victim")
     message = "use after free: PyList_Append wrote the refcount of freed object 0x7f7000001000"
     history.events.append(Event(7, TID, 0, 1, ev.USE_AFTER_FREE, "PyList_Append", None, None, [], message))
-    session.recorder.histories[history.address] = history
+    session.recorder.histories[history.address, 0] = history
     session.recorder.last_stop_message = f"pylife: {message}"
     _stop(py, "SIGTRAP", frames=[("PyList_Append", [])])
     data = run_json(py, ["diagnose"], session)
