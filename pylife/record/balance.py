@@ -82,6 +82,18 @@ def analyze(history: History) -> dict[str, Any]:
     sites: dict[tuple[str, str | None, int | None], Site] = {}
     zero_site: Site | None = None
     after_free = [e for e in history.events if e.kind in (ev.USE_AFTER_FREE, ev.DECREF_AFTER_FREE)]
+    made = history.allocation if history.origin is not None else None
+    stack = made.get("stack") if isinstance(made, dict) else None
+    if isinstance(stack, list) and stack and history.initial:
+        # A type watch caught the object at its allocation (typewatch.py): its first
+        # reference was taken there, by the site that made it, not before the watch.
+        function, file, line, chain, in_core = site_of(stack)
+        frames = [f for f in stack if f.get("function") not in REFCOUNT_HELPERS]
+        is_python = not in_core and bool(chain) and frames[len(chain) - 1].get("kind") == "python"
+        python = made.get("python") if made is not None and isinstance(made.get("python"), str) else None
+        made_site = sites[(function, file, line)] = Site(function, file, line, chain, python, in_core=in_core,
+                                                         is_python=is_python)
+        made_site.increments += max(history.initial, 0)
     for event in history.events:
         # A followed occupant's allocation is its first reference, taken by the allocating site.
         allocation = event.kind == ev.REUSE and event.seq == history.allocated_at
@@ -108,10 +120,13 @@ def analyze(history: History) -> dict[str, Any]:
         if event.kind == ev.ZERO:
             zero_site = site
     handed = _hand_to_c_callers(sites)
-    notes = [
-        "Only changes recorded while watching are counted; references held before the watch "
-        f"started ({history.initial if history.initial is not None else '?'}) have no site.",
-    ]
+    if isinstance(stack, list) and stack and history.initial:
+        notes = ["Watched from its allocation: its first reference is charged to the site that allocated it."]
+    else:
+        notes = [
+            "Only changes recorded while watching are counted; references held before the watch "
+            f"started ({history.initial if history.initial is not None else '?'}) have no site.",
+        ]
     notes += handed
     held = next((e.message for e in history.events if e.kind == ev.ZERO and e.message), None)
     if held:

@@ -260,3 +260,17 @@ def test_leaks_report_says_what_was_skipped(py: FakePython) -> None:
     (status,) = run_json(py, ["leaks"], session)["type_watches"]
     assert (status["matched"], status["watched"], status["skipped"]) == (5, 4, 1)
     assert "5 seen, 4 watched, 1 skipped" in execute(session, ["leaks"])
+
+
+def test_the_allocation_is_the_first_reference_in_the_balance(py: FakePython) -> None:
+    running(with_allocators(py))
+    session = Session(py.t)
+    victim_type = python_class(py)
+    type_watch(py, session, "Victim")
+    py.t.reach(TYPE_READY, rdi=victim_type)
+    victim = allocate(py, victim_type)
+    (analysis,) = run_json(py, ["history", "--balance"], session)["objects"]
+    assert analysis["address"] == victim
+    (site,) = analysis["leak_candidates"]  # nothing released it yet: the allocating Python line holds it
+    assert (site["function"], site["increments"], site["unreleased"]) == ("make", 1, 1)
+    assert "Watched from its allocation" in analysis["notes"][0]
