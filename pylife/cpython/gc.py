@@ -15,7 +15,7 @@ from .objects import Objects
 from .runtime import Runtime, interpreters
 
 PERMANENT_GENERATION = 3  # gc.freeze() moves objects to the permanent generation
-MAX_GC_STEPS = 2_000_000
+MAX_GC_STEPS = 20_000  # reads, both directions together
 _POINTER_MASK = ~3  # both _gc_next and _gc_prev carry flag bits in the low 2 bits
 
 
@@ -65,25 +65,57 @@ def gc_info(mem: Memory, runtime: Runtime, address: int, is_gc: bool) -> GcInfo:
             collecting = collecting or mem.i32(state + L["_gc_runtime_state.collecting"]) != 0
         except UnreadableMemory:
             pass
-    node = gc_next
-    # Brent's cycle detection: a corrupt list may loop without passing the
-    # object or a head; the tortoise jumps to the walker at powers of two.
-    tortoise, power, steps = gc_head, 1, 1
-    for _ in range(MAX_GC_STEPS):
-        generation = heads.get(node)
-        if generation is not None:
-            return GcInfo(True, generation, collecting)
-        if node == gc_head:
-            return GcInfo(True, None, collecting, "GC list loops back to the object without reaching a generation head")
-        if node == tortoise:
-            return GcInfo(True, None, collecting, f"GC list loops at {node:#x} without reaching a generation head")
-        if steps == power:
-            tortoise, power, steps = node, power * 2, 0
-        steps += 1
-        try:
-            node = mem.ptr(node) & _POINTER_MASK
-        except UnreadableMemory as exc:
-            return GcInfo(True, None, collecting, f"GC list broken: {exc}")
-        if node == 0:
-            return GcInfo(True, None, collecting, "GC list broken: NULL _gc_next")
-    return GcInfo(True, None, collecting, f"generation not found within {MAX_GC_STEPS} GC list steps")
+    return _find_head(mem, gc_head, gc_next, heads, collecting)
+
+
+def _find_head(mem: Memory, gc_head: int, gc_next: int, heads: dict[int, int], collecting: bool) -> GcInfo:
+    """Walk from the object towards a generation head in both directions at once.
+
+    A generation list is circular through its head: ``_gc_next`` reaches the
+    head after every younger object, ``_gc_prev`` after every older one, so
+    alternating finds it in twice the shorter distance. An object in the
+    middle of a huge generation (1,000,000 objects: 46 s in lldb-16 for a
+    whole walk) gets "generation unknown" once MAX_GC_STEPS reads are spent.
+    ``_gc_prev`` holds gc_refs while a collection runs: then only ``_gc_next``.
+    """
+    walkers: list[int | None] = [gc_next]
+    try:
+        gc_prev = mem.ptr(gc_head + 8) & _POINTER_MASK
+    except UnreadableMemory:
+        gc_prev = 0
+    if gc_prev and not collecting:
+        walkers.append(gc_prev)
+    link = [0, 8]  # offset of _gc_next, _gc_prev in PyGC_Head
+    seen: set[int] = set()
+    ended: list[str] = []  # why each direction stopped short of a head
+    steps = 0
+    while steps < MAX_GC_STEPS and any(node is not None for node in walkers):
+        for index, node in enumerate(walkers):
+            if node is None:
+                continue
+            generation = heads.get(node)
+            if generation is not None:
+                return GcInfo(True, generation, collecting)
+            reason = None
+            if node == gc_head:
+                reason = "GC list loops back to the object without reaching a generation head"
+            elif node in seen:
+                reason = f"GC list loops at {node:#x} without reaching a generation head"
+            else:
+                seen.add(node)
+                steps += 1
+                try:
+                    following = mem.ptr(node + link[index]) & _POINTER_MASK
+                except UnreadableMemory as exc:
+                    reason = f"GC list broken: {exc}"
+                else:
+                    if following == 0:
+                        reason = "GC list broken: NULL link"
+                    walkers[index] = following or None
+            if reason is not None:
+                walkers[index] = None
+                if reason not in ended:
+                    ended.append(reason)
+    if all(node is None for node in walkers):
+        return GcInfo(True, None, collecting, "; ".join(ended) or "GC list broken")
+    return GcInfo(True, None, collecting, f"generation unknown (walk budget of {MAX_GC_STEPS} GC list steps spent)")

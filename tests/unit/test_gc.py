@@ -6,9 +6,12 @@ import time
 
 import pytest
 
+from pylife.cpython import gc
 from pylife.cpython.gc import PERMANENT_GENERATION, gc_info, gc_state_addresses, generation_heads
+from pylife.target import Memory
 
 from .builders import FakePython
+from .fakes import FakeTarget
 from .support import info_json, session_of
 
 
@@ -147,3 +150,32 @@ def test_gc_info_direct(py: FakePython) -> None:
     info = gc_info(mem, session.runtime(mem), obj, True)
     assert info.tracked and info.generation == 0 and not info.collecting and info.note is None
     assert gc_info(mem, session.runtime(mem), obj, False).tracked is False
+
+
+def _chain(length: int) -> tuple[FakeTarget, int, list[int]]:
+    """A circular generation list: head <-> node 0 <-> ... <-> node length-1 <-> head."""
+    target = FakeTarget()
+    base = 0x7F10_0000_0000
+    target.map(base, 16 * (length + 1))
+    head, nodes = base, [base + 16 * (i + 1) for i in range(length)]
+    ring = [head, *nodes]
+    for i, node in enumerate(ring):
+        target.write_u64(node, ring[(i + 1) % len(ring)])
+        target.write_u64(node + 8, ring[i - 1])
+    return target, head, nodes
+
+
+@pytest.mark.parametrize(("position", "found"), [(0, True), (10, True), (-1, True), (-500, True), ("middle", False)])
+def test_the_walk_goes_both_ways_within_a_budget(position: int | str, found: bool) -> None:
+    """Old objects (near the front) are found through _gc_prev, young ones through _gc_next;
+    one in the middle of a huge generation gets 'generation unknown' after MAX_GC_STEPS reads."""
+    length = 3 * gc.MAX_GC_STEPS
+    target, head, nodes = _chain(length)
+    node = nodes[length // 2] if position == "middle" else nodes[int(position)]
+    mem = Memory(target)
+    info = gc._find_head(mem, node, target.peek_u64(node), {head: 2}, collecting=False)
+    if found:
+        assert (info.tracked, info.generation) == (True, 2), info
+    else:
+        assert info.generation is None and "walk budget" in str(info.note), info
+    assert target.read_calls <= gc.MAX_GC_STEPS + 64  # bounded, whatever the generation's size
