@@ -264,7 +264,7 @@ class GdbTarget(Target):
         return sum(1 for b in gdb.breakpoints() if b.is_valid() and b.number > 0 and b.enabled and b.type in kinds)
 
     def program_arguments(self) -> tuple[str, ...] | None:
-        program = gdb.current_progspace().filename
+        program = _main_file()
         if self.kind is TargetKind.CORE:
             # The core's NT_PRPSINFO command line (at most 80 characters), as `info proc` shows it.
             try:
