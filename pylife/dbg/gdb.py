@@ -18,6 +18,7 @@ from .. import env, linkmap
 from ..commands import CommandFailed, execute, help_text
 from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
+from ..render.color import stdout_is_terminal, wants_color
 from ..session import Session
 from ..target import (
     FAULT_SIGNALS,
@@ -549,6 +550,14 @@ def _module_of(pc: int) -> str | None:
     return _main_file()
 
 
+def _color() -> bool:
+    try:
+        style = bool(gdb.parameter("style enabled"))
+    except (gdb.error, RuntimeError):
+        style = False
+    return wants_color(style, stdout_is_terminal())
+
+
 def _main_file() -> str | None:
     progspace = gdb.current_progspace()
     return progspace.filename if progspace is not None else None
@@ -619,7 +628,7 @@ class PylifeCommand(gdb.Command):
         session = session_for(gdb.selected_inferior())
         _safe_point(session)
         try:
-            output = execute(session, gdb.string_to_argv(argument))
+            output = execute(session, gdb.string_to_argv(argument), color=_color())
         except CommandFailed as exc:
             raise gdb.GdbError(str(exc)) from None
         gdb.write(output)

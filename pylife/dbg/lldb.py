@@ -23,6 +23,7 @@ from .. import cexpr, env, glibc
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
 from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
+from ..render.color import stdout_is_terminal, wants_color
 from ..session import Session
 from ..target import (
     FAULT_SIGNALS,
@@ -831,7 +832,8 @@ class PylifeCommand:
             target = exe_ctx.GetTarget()
         try:
             # Without a target, help still works and verbs fail as in gdb without a file.
-            output = execute(session_for(target), argv)
+            output = execute(session_for(target), argv,
+                             color=wants_color(bool(debugger.GetUseColor()), stdout_is_terminal()))
         except CommandFailed as exc:
             result.SetError(str(exc))
             return
