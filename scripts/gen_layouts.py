@@ -7,8 +7,9 @@ Usage:
     python scripts/gen_layouts.py --print 3.12.1  # dump one interpreter's offsets
     python scripts/gen_layouts.py --print 3.11d   # ... or a debug build's
 
-Release builds come from pyenv; debug (Py_DEBUG) builds from the system's
-``/usr/bin/python3.Xd`` (Debian's ``python3.X-dbg``: libpython is linked into
+Release builds come from pyenv, and 3.14/3.15 from the Debian sid root made
+by scripts/make_sid_root.sh (its gdb 18 reads them, by chroot: $PYLIFE_SID_ROOT);
+debug (Py_DEBUG) builds from the system's (or the sid root's) ``/usr/bin/python3.Xd`` (Debian's ``python3.X-dbg``: libpython is linked into
 that executable, which keeps its DWARF; gdb would also find separate debug
 info under /usr/lib/debug/.build-id). They go into ``DEBUG_TABLES``.
 
@@ -25,8 +26,10 @@ from __future__ import annotations
 import json
 import os
 import pprint
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # (field name, candidate expressions). `off(T, path)` is offsetof, `size(T)` sizeof.
@@ -34,6 +37,10 @@ FIELDS: list[tuple[str, list[str]]] = [
     # --- object header (Include/object.h) ---
     ("PyObject.size", ["size(PyObject)"]),
     ("PyObject.ob_refcnt", ["off(PyObject, ob_refcnt)"]),
+    # 8 up to 3.13 (Py_ssize_t, or its union with ob_refcnt_split); 4 in 3.14+, where the
+    # uint32_t ob_refcnt shares a 64-bit word with ob_overflow and ob_flags.
+    ("PyObject.ob_refcnt_size", ["size(((PyObject *)0)->ob_refcnt)"]),
+    ("PyObject.ob_flags", ["off(PyObject, ob_flags)"]),
     ("PyObject.ob_type", ["off(PyObject, ob_type)"]),
     ("PyVarObject.ob_size", ["off(PyVarObject, ob_size)"]),
     ("PyGC_Head.size", ["size(PyGC_Head)"]),
@@ -139,6 +146,13 @@ FIELDS: list[tuple[str, list[str]]] = [
     ("_PyInterpreterFrame.instr", ["off(_PyInterpreterFrame, instr_ptr)", "off(_PyInterpreterFrame, prev_instr)"]),
     ("_PyInterpreterFrame.is_entry", ["off(_PyInterpreterFrame, is_entry)"]),
     ("_PyInterpreterFrame.owner", ["off(_PyInterpreterFrame, owner)"]),
+    ("_PyInterpreterFrame.stackpointer", ["off(_PyInterpreterFrame, stackpointer)"]),
+    ("_PyInterpreterFrame.localsplus", ["off(_PyInterpreterFrame, localsplus)"]),
+    # Owner of the eval loop's on-C-stack entry frame (pycore_frame.h / pycore_interpframe_structs.h
+    # enum _frameowner): FRAME_OWNED_BY_INTERPRETER (3) in 3.14+, FRAME_OWNED_BY_CSTACK (3) in 3.12/3.13.
+    ("frame_owner.entry", ["(long)FRAME_OWNED_BY_INTERPRETER", "(long)FRAME_OWNED_BY_CSTACK"]),
+    # The owners that are Python frames run by the eval loop: THREAD, GENERATOR, FRAME_OBJECT.
+    ("frame_owner.frame_object", ["(long)FRAME_OWNED_BY_FRAME_OBJECT"]),
     ("PyGenObject.gi_frame", ["off(PyGenObject, gi_frame)"]),
     ("PyGenObject.gi_iframe", ["off(PyGenObject, gi_iframe)"]),
     # --- names in frames, attributes, descriptors (for --py expressions) ---
@@ -239,69 +253,114 @@ def _compute_in_gdb() -> None:
                 break
             except gdb.error:
                 continue
+
+    # Every uint64 entry of _Py_DebugOffsets (3.13+, pycore_debug_offsets.h) as
+    # "group.field" -> offset in the struct: the order the target's own copy is read in.
+    entries: dict[str, int] = {}
+
+    def walk(struct_type: gdb.Type, prefix: str, base: int) -> None:
+        for member in struct_type.fields():
+            member_type = member.type.strip_typedefs()
+            offset = base + member.bitpos // 8
+            if member_type.code == gdb.TYPE_CODE_STRUCT:
+                walk(member_type, f"{prefix}{member.name}.", offset)
+            elif member_type.code == gdb.TYPE_CODE_INT and member_type.sizeof == 8:
+                entries[f"{prefix}{member.name}"] = offset
+
+    try:
+        walk(gdb.lookup_type("struct _Py_DebugOffsets").strip_typedefs(), "", 0)
+    except gdb.error:
+        pass
     with open(os.environ["PYLIFE_GEN_OUT"], "w") as out:
-        json.dump(result, out)
+        json.dump({"fields": result, "debug_offsets": entries}, out)
 
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "pylife" / "cpython" / "layouts_generated.py"
-VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
+SID_VERSIONS = ["3.14", "3.15"]  # from the Debian sid root (scripts/make_sid_root.sh)
+SID_ROOT = Path(os.environ.get("PYLIFE_SID_ROOT", "/var/cache/pylife/sid-root"))
 
 
-def installed_interpreters() -> dict[str, Path]:
-    """Map "3.X" -> libpython of the newest installed pyenv 3.X.Y."""
+@dataclass(frozen=True)
+class Image:
+    """An interpreter image with DWARF, and the gdb that reads it (the sid root's own, by chroot)."""
+
+    path: Path  # as the gdb below sees it
+    chroot: Path | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path} (sid root)" if self.chroot else str(self.path)
+
+
+def installed_interpreters() -> dict[str, Image]:
+    """Map "3.X" -> libpython of the newest installed pyenv 3.X.Y, or the sid root's python3.X."""
     try:
         root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         root = Path.home() / ".pyenv"
-    found: dict[str, Path] = {}
+    found: dict[str, Image] = {}
     for minor in VERSIONS:
         candidates = sorted((root / "versions").glob(f"{minor}.*"), key=lambda p: [int(x) for x in p.name.split(".") if x.isdigit()])
         for version_dir in reversed(candidates):
             lib = version_dir / "lib" / f"libpython{minor}.so.1.0"
             if lib.exists():
-                found[minor] = lib
+                found[minor] = Image(lib)
                 break
+        if minor not in found and minor in SID_VERSIONS and (SID_ROOT / f"usr/bin/python{minor}").exists():
+            # Debian links libpython into the executable; python3.X-dbg carries its DWARF.
+            found[minor] = Image(Path(f"/usr/bin/python{minor}"), SID_ROOT)
     return found
 
 
-def installed_debug_interpreters() -> dict[str, Path]:
+def installed_debug_interpreters() -> dict[str, Image]:
     """Map "3.X" -> a Py_DEBUG build's image: libpython3.Xd.so when shared, else /usr/bin/python3.Xd."""
-    found: dict[str, Path] = {}
+    found: dict[str, Image] = {}
     for minor in VERSIONS:
         for image in (Path(f"/usr/lib/x86_64-linux-gnu/libpython{minor}d.so.1.0"), Path(f"/usr/bin/python{minor}d")):
             if image.exists():
-                found[minor] = image
+                found[minor] = Image(image)
                 break
+        if minor not in found and minor in SID_VERSIONS and (SID_ROOT / f"usr/bin/python{minor}d").exists():
+            found[minor] = Image(Path(f"/usr/bin/python{minor}d"), SID_ROOT)
     return found
 
 
-def dwarf_offsets(libpython: Path) -> dict[str, int]:
-    tag = f"{libpython.parent.parent.name}-{libpython.name}"
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"pylife-gen-{os.getpid()}-{tag}.json"
-    env = dict(os.environ, PYLIFE_GEN_OUT=str(out))
-    subprocess.run(["gdb", "-batch", "-nx", "-x", str(Path(__file__).resolve()), str(libpython)],
-                   env=env, check=True, capture_output=True)
+def dwarf_offsets(image: Image) -> tuple[dict[str, int], dict[str, int]]:
+    """(our fields, _Py_DebugOffsets entries) read by gdb from the image's DWARF."""
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) if image.chroot is None else image.chroot / "tmp"
+    inside = Path("/tmp") if image.chroot is not None else tmp
+    tag = f"{os.getpid()}-{image.path.parent.parent.name}-{image.path.name}"
+    out, script = f"pylife-gen-{tag}.json", f"pylife-gen-{tag}.py"
+    # gdb reads this very file as its script; a copy in the root's /tmp is visible inside a chroot.
+    shutil.copyfile(Path(__file__).resolve(), tmp / script)
+    env = dict(os.environ, PYLIFE_GEN_OUT=str(inside / out))
+    gdb = ["chroot", str(image.chroot), "gdb"] if image.chroot is not None else ["gdb"]
     try:
-        offsets = dict(json.loads(out.read_text()))
+        subprocess.run([*gdb, "-batch", "-nx", "-x", str(inside / script), str(image.path)],
+                       env=env, check=True, capture_output=True)
+        data = json.loads((tmp / out).read_text())
     finally:
-        out.unlink(missing_ok=True)
+        (tmp / out).unlink(missing_ok=True)
+        (tmp / script).unlink(missing_ok=True)
+    offsets, entries = dict(data["fields"]), dict(data["debug_offsets"])
     if "PyObject.size" not in offsets:
-        raise SystemExit(f"{libpython}: gdb found no CPython DWARF (no debug info installed?)")
-    return offsets
+        raise SystemExit(f"{image}: gdb found no CPython DWARF (no debug info installed?)")
+    return offsets, entries
 
 
 def _key(minor: str) -> tuple[int, ...]:
     return tuple(int(x) for x in minor.split("."))
 
 
-def _table_lines(name: str, tables: dict[str, dict[str, int]]) -> list[str]:
+def _table_lines(name: str, tables: dict[str, dict[str, int]], order: list[str] | None = None) -> list[str]:
     lines = [f"{name}: dict[tuple[int, int], dict[str, int]] = {{"]
     for minor in VERSIONS:
-        if minor not in tables:
+        if not tables.get(minor):
             continue
         lines.append(f"    {_key(minor)!r}: {{")
-        for field_name, _ in FIELDS:
+        names = order if order is not None else list(tables[minor])
+        for field_name in names:
             if field_name in tables[minor]:
                 lines.append(f"        {field_name!r}: {tables[minor][field_name]},")
         lines.append("    },")
@@ -317,25 +376,33 @@ def main(argv: list[str]) -> int:
         minor = ".".join(wanted.rstrip("d").split(".")[:2])
         pprint.pprint(dwarf_offsets((debug_libs if wanted.endswith("d") else libs)[minor]))
         return 0
-    tables = {minor: dwarf_offsets(lib) for minor, lib in libs.items()}
-    debug_tables = {minor: dwarf_offsets(lib) for minor, lib in debug_libs.items()}
+    release = {minor: dwarf_offsets(lib) for minor, lib in libs.items()}
+    debug = {minor: dwarf_offsets(lib) for minor, lib in debug_libs.items()}
+    tables = {minor: found[0] for minor, found in release.items()}
+    debug_tables = {minor: found[0] for minor, found in debug.items()}
+    debug_offsets = {minor: found[1] for minor, found in release.items() if found[1]}
+    for minor, (_, entries) in debug.items():  # one struct per minor: a debug build must agree
+        if entries and debug_offsets.get(minor, entries) != entries:
+            raise SystemExit(f"{minor}: _Py_DebugOffsets of the debug build differs from the release build's")
     if "--check" in argv:
         sys.path.insert(0, str(ROOT))
-        from pylife.cpython.layouts_generated import DEBUG_TABLES, TABLES
+        from pylife.cpython.layouts_generated import DEBUG_OFFSETS, DEBUG_TABLES, TABLES
 
         bad = 0
-        for label, generated, found, images in (("", TABLES, tables, libs), ("d", DEBUG_TABLES, debug_tables, debug_libs)):
+        for label, generated, found, images in (("", TABLES, tables, libs), ("d", DEBUG_TABLES, debug_tables, debug_libs),
+                                                (" _Py_DebugOffsets", DEBUG_OFFSETS, debug_offsets, libs)):
             for minor, offsets in found.items():
                 if generated.get(_key(minor)) != offsets:
                     bad += 1
                     print(f"{minor}{label}: table differs from DWARF of {images[minor]}")
-        checked = sorted(tables) + [f"{minor}d" for minor in sorted(debug_tables)]
+        checked = sorted(tables, key=_key) + [f"{minor}d" for minor in sorted(debug_tables, key=_key)]
         print(f"checked {checked}: {'OK' if not bad else f'{bad} mismatches'}")
         return 1 if bad else 0
 
-    def sources(images: dict[str, Path]) -> list[str]:
+    def sources(images: dict[str, Image]) -> list[str]:
         return [f"    {minor}: {lib}" for minor, lib in sorted(images.items(), key=lambda kv: _key(kv[0]))]
 
+    order = [name for name, _ in FIELDS]
     lines = [
         '"""Offsets of CPython structures, generated by scripts/gen_layouts.py. Do not edit.',
         "",
@@ -343,20 +410,23 @@ def main(argv: list[str]) -> int:
         *sources(libs),
         "Source of DEBUG_TABLES: DWARF of the installed Py_DEBUG (GIL) builds:",
         *(sources(debug_libs) or ["    (none installed)"]),
+        "DEBUG_OFFSETS: where each entry of _Py_DebugOffsets sits in that struct (3.13+), from the same DWARF.",
         '"""',
         "",
-        *_table_lines("TABLES", tables),
+        *_table_lines("TABLES", tables, order),
         "",
-        *_table_lines("DEBUG_TABLES", debug_tables),
+        *_table_lines("DEBUG_TABLES", debug_tables, order),
+        "",
+        *_table_lines("DEBUG_OFFSETS", debug_offsets),
     ]
     TABLE.write_text("\n".join(lines) + "\n")
-    print(f"wrote {TABLE.relative_to(ROOT)} for {sorted(tables)} and debug builds {sorted(debug_tables)}")
+    print(f"wrote {TABLE.relative_to(ROOT)} for {sorted(tables, key=_key)} and debug builds {sorted(debug_tables, key=_key)}")
     return 0
 
 
 if __name__ == "__main__":
     try:
-        import gdb  # noqa: F401
+        import gdb
 
         _compute_in_gdb()
     except ImportError:

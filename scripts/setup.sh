@@ -4,6 +4,7 @@
 #        python3.11-dbg (a Py_DEBUG CPython, python3.11d, for the debug-build tests)
 #        chromium (headless: the batch HTML report is checked in a real browser)
 #   venv: .venv with pylife (editable) and its runtime + dev dependencies
+#   sid root: Debian sid with python3.14/3.15 (+ -dbg), gdb 18, lldb-21 (scripts/make_sid_root.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,5 +40,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
     echo "$want" > "$stamp"
+fi
+# The Debian sid root with CPython 3.14/3.15, gdb 18 and lldb-21 (scripts/make_sid_root.sh):
+# a few minutes the first time, cached outside the checkout; PYLIFE_SID_ROOT=none skips it.
+if [ "${PYLIFE_SID_ROOT:-}" != "none" ]; then
+    bash scripts/make_sid_root.sh
 fi
 echo "setup: ok ($(gdb --version | head -1); $(lldb-16 --version | head -1); venv $(.venv/bin/python --version))"

@@ -20,7 +20,6 @@ MAX_PYTHON_FRAMES = 100_000
 
 # Include/internal/pycore_frame.h `owner` values.
 OWNED_BY_GENERATOR = 1
-OWNED_BY_CSTACK = 3  # 3.12/3.13: the eval loop's on-C-stack entry sentinel
 
 
 @dataclass(frozen=True)
@@ -181,13 +180,13 @@ def walk(mem: Memory, objects: Objects, codes: CodeCache, frame: int, limit: int
             yield PyFrame(current, code, codes.line(code, index), index, activation)
             activation += 1
             continue
-        if owner == OWNED_BY_CSTACK and not L.has("_PyInterpreterFrame.is_entry"):
+        if owner == L.entry_frame_owner() and not L.has("_PyInterpreterFrame.is_entry"):
             activation += 1  # 3.12+: entry sentinel of the activation we just finished
             continue
         is_entry = L.has("_PyInterpreterFrame.is_entry") and bool(block[L["_PyInterpreterFrame.is_entry"]])
         code = codes.get(code_ptr & ~3)
         if code is None:
-            if L.key >= (3, 13):
+            if L.frames_may_run_non_code():
                 continue  # f_executable may be None or another object for shim frames
             yield PyFrame(current, None, None, None, activation, f"frame at {current:#x} has no code object")
             return

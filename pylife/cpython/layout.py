@@ -93,14 +93,62 @@ class Layout:
         """PEP 683: immortal refcounts exist from 3.12 (Include/object.h)."""
         return self.key >= (3, 12)
 
-    def is_immortal(self, ob_refcnt: int) -> bool:
-        """3.12/3.13 Include/object.h _Py_IsImmortal: (int32_t)ob_refcnt < 0.
+    @property
+    def refcount_size(self) -> int:
+        """Bytes of ob_refcnt: 8 up to 3.13; 4 from 3.14, where the uint32_t ob_refcnt
+        shares its 64-bit word with ob_overflow and ob_flags (Include/object.h)."""
+        return self.offsets.get("PyObject.ob_refcnt_size", 8)
 
-        3.14 uses the same test on the 32-bit ob_refcnt (refcount.h).
+    def decode_refcount(self, word: int) -> int:
+        """The refcount held in the object's first 64-bit word (unsigned, as read).
+
+        A 64-bit ob_refcnt is signed (Py_ssize_t). A 32-bit one (3.14+) is
+        unsigned, and a count decremented below zero wraps to near 2**32:
+        3.14 refcount.h's Py_DECREF (Py_REF_DEBUG) calls _Py_NegativeRefcount
+        when ``ob_refcnt > UINT32_MAX - (1 << 20)``; we read such a count as
+        the negative number it stands for.
         """
-        if not self.has_immortal_objects():
+        if self.refcount_size == 4:
+            low = word & 0xFFFFFFFF
+            return low - (1 << 32) if low > 0xFFFFFFFF - (1 << 20) else low
+        word &= (1 << 64) - 1
+        return word - (1 << 64) if word >> 63 else word
+
+    def is_immortal(self, ob_refcnt: int) -> bool:
+        """3.12/3.13 Include/object.h _Py_IsImmortal: (int32_t)ob_refcnt < 0, where
+        Py_INCREF saturates the low 32 bits only, so an immortal count has a zero high
+        half (a 64-bit -1 is a count decremented below zero that merely looks immortal).
+
+        3.14 refcount.h: the same test on the 32-bit ob_refcnt; immortals start at
+        _Py_IMMORTAL_INITIAL_REFCNT (3 << 30) and incref stops there.
+        """
+        if not self.has_immortal_objects() or ob_refcnt < 0:
             return False
-        return bool(ob_refcnt & 0x80000000)
+        return bool(ob_refcnt & 0x80000000) and not ob_refcnt >> 32
+
+    def plausible_live_refcount(self, word: int) -> bool:
+        """Could the object's first word be a live object's refcount (not 0, not a pointer)?
+
+        A pointer read as a 64-bit count is huge. Read as 3.14's 32-bit count it
+        may look fine, but its high bits land in ob_overflow, which 64-bit builds
+        never set (Include/object.h: it exists for 32-bit platforms).
+        """
+        if self.refcount_size == 4 and (word >> 32) & 0xFFFF:
+            return False
+        value = self.decode_refcount(word)
+        return 0 < value < 1 << 40 or self.is_immortal(value)
+
+    def entry_frame_owner(self) -> int | None:
+        """``owner`` of the eval loop's on-C-stack entry frame, which separates its
+        activations (3.12+): FRAME_OWNED_BY_CSTACK (3) in 3.12/3.13 pycore_frame.h,
+        FRAME_OWNED_BY_INTERPRETER (3) in 3.14+ pycore_interpframe_structs.h, where
+        CSTACK became 4 (3.14) or went away (3.15). From DWARF (frame_owner.entry)."""
+        return self.offsets.get("frame_owner.entry", 3 if self.key >= (3, 12) else None)
+
+    def frames_may_run_non_code(self) -> bool:
+        """3.13+: ``f_executable`` (a _PyStackRef from 3.14) may hold None or another
+        non-code object for shim and base frames (pycore_frame.h); such frames are skipped."""
+        return self.has("PyThreadState.current_frame")
 
     def has_inline_values(self, type_flags: int) -> bool:
         """3.13+ Py_TPFLAGS_INLINE_VALUES: instance attributes live in the object's own block."""

@@ -140,8 +140,11 @@ class Assessor:
     def _live_refcount(self, address: int) -> bool:
         """A refcount a live object can have: not 0, not a pointer (a GC head's
         ``_gc_next`` read as ``ob_refcnt`` looks like one)."""
-        refcnt = self._refcount(address)
-        return refcnt is not None and (0 < refcnt < 1 << 40 or self._immortal(refcnt))
+        try:
+            word = self.mem.u64(address + self.layout["PyObject.ob_refcnt"])
+        except PylifeError:
+            return False
+        return self.layout.plausible_live_refcount(word)
 
     # ---- the verdict --------------------------------------------------------------------
 
@@ -223,11 +226,6 @@ class Assessor:
         return verdict
 
     def _immortal(self, refcnt: int) -> bool:
-        """3.12/3.13 Include/object.h: Py_INCREF saturates the low 32 bits only, so an
-        immortal (or any valid) refcount has a zero high half; a 64-bit -1 is a refcount
-        decremented below zero that merely looks immortal."""
-        if self.layout.key in ((3, 12), (3, 13)) and (refcnt & ((1 << 64) - 1)) >> 32:
-            return False
         return self.layout.is_immortal(refcnt)
 
     def _float_free_list(self, address: int) -> str | None:

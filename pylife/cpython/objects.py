@@ -77,12 +77,13 @@ class Objects:
     # ---- header and type -------------------------------------------------
 
     def refcount(self, address: int) -> tuple[int, bool]:
-        """(ob_refcnt, immortal) as stored; free-threaded: Py_REFCNT from both fields."""
+        """(ob_refcnt, immortal) as stored (3.14+: the 32-bit ob_refcnt); free-threaded:
+        Py_REFCNT from both fields."""
         if self.layout.free_threaded:
             header = self.ft_header(address)
             return header.refcount(free_threaded.deferred_bias(self.layout.key)), header.immortal
-        raw = self.mem.i64(address + self.layout["PyObject.ob_refcnt"])
-        return raw, self.layout.is_immortal(raw)
+        value = self.layout.decode_refcount(self.mem.u64(address + self.layout["PyObject.ob_refcnt"]))
+        return value, self.layout.is_immortal(value)
 
     def ft_header(self, address: int) -> free_threaded.Header:
         """The free-threaded object header (free_threaded.py)."""

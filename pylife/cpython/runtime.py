@@ -73,7 +73,8 @@ def detect(target: Target, mem: Memory) -> Runtime:
         version_hex, free_threaded = header
         version = PythonVersion.from_hex(version_hex, debug, free_threaded)
         try:
-            offsets_override = debug_offsets.parse_offsets(mem.read(address, debug_offsets.SIZE_3_13), version_hex)
+            blob = mem.read(address, debug_offsets.size_for(version_hex))
+            offsets_override = debug_offsets.parse_offsets(blob, version_hex)
         except UnreadableMemory:
             offsets_override = None
     if version is None and (named_minor is None or named_minor >= (3, 11)):  # Py_Version is 3.11+

@@ -236,26 +236,30 @@ class Recorder:
 
     def _on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
         target = session.target
+        mem = Memory(target)
+        runtime = session.runtime(mem)
         if watch.slots > 1:  # free-threaded: Py_REFCNT is ob_ref_local + (ob_ref_shared >> 2)
-            new = Objects(Memory(target), session.runtime().layout).refcount(watch.history.address)[0]
+            new = Objects(mem, runtime.layout).refcount(watch.history.address)[0]
+            written = new
         else:
             raw = target.read(watch.field_address, 8)
-            new = struct.unpack("<q", raw)[0]
+            written = struct.unpack("<q", raw)[0]  # the whole word: a free-list link is no count
+            new = runtime.layout.decode_refcount(written)  # 3.14+: the low 32 bits
         old = watch.last
         if new == old or watch.phase == "closed":
             return False
         watch.last = new
-        mem = Memory(target)
-        runtime = session.runtime(mem)
         objects = Objects(mem, runtime.layout)
         tid = hit.tid if hit.tid is not None else target.current_thread()
         native = self._native_frames(target, tid, watch.options.depth) if tid is not None else []
         python = self._python_frames(session, mem, objects, tid)
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
-        kind, message = self._classify(target, watch, objects, old, new, writer, native)
+        kind, message = self._classify(target, watch, objects, old, new, writer, native, written)
         if kind == ev.ZERO:
             message = self._still_referenced(mem, runtime, objects, watch)
+        if kind == ev.ALLOCATOR:
+            new = written
         self.seq += 1
         top = next((f for f in python if f.code is not None), None)
         stack, stack_text = self._stack_json(native, python)
@@ -401,7 +405,9 @@ class Recorder:
             return []
 
     def _classify(self, target: Target, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
-                  native: list[NativeFrame]) -> tuple[str, str | None]:
+                  native: list[NativeFrame], written: int) -> tuple[str, str | None]:
+        """The kind of event. ``new`` is the refcount as the layout reads it (3.14+: the
+        low 32 bits); ``written`` the whole word, which an allocator fills with a link."""
         address = watch.history.address
         if watch.phase == "alive":
             if new < 0:
@@ -415,7 +421,7 @@ class Recorder:
             return ev.ALLOCATOR, None
         # Without .symtab (or libc's symbols) nobody names the allocator: recognise its write by value.
         why = allocator_write(target, objects.mem, objects.layout, watch.block, watch.block_size,
-                              watch.field_address, new)
+                              watch.field_address, written)
         if why is not None:
             return ev.ALLOCATOR, why
         if watch.phase == "foreign":  # a followed block's new object keeps its data here: not a count

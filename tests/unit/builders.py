@@ -21,7 +21,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pylife.cpython.layouts_generated import TABLES
+from pylife.cpython.layouts_generated import DEBUG_OFFSETS, TABLES
 from pylife.target import Module, TargetKind, ThreadInfo
 
 from .fakes import PAGE, FakeTarget
@@ -32,6 +32,8 @@ LAYOUT_KEYS: list[tuple[int, int]] = sorted(TABLES)
 OPCODES: dict[tuple[int, int], dict[str, int]] = {
     **{key: {"LOAD_FAST": 124, "BUILD_LIST": 103, "STORE_ATTR": 95} for key in ((3, 8), (3, 9), (3, 10), (3, 11), (3, 12))},
     (3, 13): {"LOAD_FAST": 85, "BUILD_LIST": 47, "STORE_ATTR": 108},
+    (3, 14): {"LOAD_FAST": 84, "BUILD_LIST": 46, "STORE_ATTR": 110, "LOAD_FAST_BORROW": 86},
+    (3, 15): {"LOAD_FAST": 83, "BUILD_LIST": 44, "STORE_ATTR": 109, "LOAD_FAST_BORROW": 85},
 }
 POOL_OVERHEAD = 48  # sizeof(struct pool_header) in Objects/obmalloc.c, all versions
 
@@ -46,6 +48,10 @@ TPFLAGS_HAVE_GC = 1 << 14
 TPFLAGS_TYPE_SUBCLASS = 1 << 31
 
 IMMORTAL_REFCNT = 0xFFFFFFFF  # 3.12/3.13 _Py_IMMORTAL_REFCNT
+# 3.14+ refcount.h: _Py_IMMORTAL_INITIAL_REFCNT (3 << 30) in the 32-bit ob_refcnt; statics add
+# _Py_STATIC_FLAG_BITS (5) in ob_flags (_Py_STATIC_IMMORTAL_INITIAL_REFCNT): sid's None reads 0x00050000c0000000.
+IMMORTAL_INITIAL_REFCNT_3_14 = 0xC0000000
+STATIC_IMMORTAL_WORD_3_14 = 0x0005_0000_C000_0000
 STATIC_REFCNT_3_11 = 999_999_999  # 3.11 _PyObject_IMMORTAL_INIT (still counted)
 DIGIT_BITS = 30
 
@@ -100,6 +106,22 @@ TYPE_FACTS: dict[tuple[int, int], dict[str, tuple[int, int, int]]] = {
         "function": (0x25902, 144, 0), "code": (0x1102, 200, 2), "module": (0x5502, 56, 0),
         "NoneType": (0x1102, 16, 0), "Foo": (0x561C, 16, 0), "Slotted": (0x5600, 24, 0),
     },
+    (3, 14): {  # sid's 3.14.10: tuple caches its hash (ob_hash), function grows
+        "type": (0x80805D02, 936, 40), "object": (0x1502, 16, 0), "str": (0x10401502, 64, 0),
+        "int": (0x1401502, 24, 4), "bool": (0x1401102, 24, 4), "float": (0x401502, 24, 0),
+        "bytes": (0x8401502, 33, 1), "tuple": (0x4405522, 32, 8), "list": (0x2405522, 40, 0),
+        "dict": (0x20405542, 48, 0), "set": (0x405502, 200, 0), "frozenset": (0x405502, 200, 0),
+        "function": (0x25902, 152, 0), "code": (0x1102, 208, 2), "module": (0x5502, 56, 0),
+        "NoneType": (0x1102, 16, 0), "Foo": (0x561C, 16, 0), "Slotted": (0x5600, 24, 0),
+    },
+    (3, 15): {  # sid's 3.15.2
+        "type": (0x80805D02, 944, 40), "object": (0x1502, 16, 0), "str": (0x10401502, 64, 0),
+        "int": (0x1401502, 24, 4), "bool": (0x1401102, 24, 4), "float": (0x401502, 24, 0),
+        "bytes": (0x8401502, 33, 1), "tuple": (0x4405522, 32, 8), "list": (0x2405522, 40, 0),
+        "dict": (0x20405542, 48, 0), "set": (0x405502, 200, 0), "frozenset": (0x405502, 200, 0),
+        "function": (0x25902, 152, 0), "code": (0x1102, 208, 2), "module": (0x5502, 104, 0),
+        "NoneType": (0x1102, 16, 0), "Foo": (0x561C, 16, 0), "Slotted": (0x5600, 24, 0),
+    },
 }
 
 
@@ -117,6 +139,8 @@ RELEASES: dict[tuple[int, int], Release] = {
     (3, 11): Release(7, 0x030B07F0, "3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]"),
     (3, 12): Release(1, 0x030C01F0, "3.12.1 (main, May  9 2026, 07:36:11) [GCC 12.2.0]"),
     (3, 13): Release(0, 0x030D00F0, "3.13.0 (main, May  9 2026, 07:36:57) [GCC 12.2.0]"),
+    (3, 14): Release(10, 0x030E0AF0, "3.14.10 (main, Oct 26 2026, 15:12:11) [GCC 16.2.0]"),
+    (3, 15): Release(2, 0x030F02F0, "3.15.2 (main, Oct 26 2026, 15:10:10) [GCC 16.2.0]"),
 }
 
 # `p _PyRuntime.debug_offsets` on the installed libpython3.13.so.1.0 (3.13.0),
@@ -146,6 +170,81 @@ DEBUG_OFFSETS_3_13_0: list[tuple[str, list[tuple[str, int]]]] = [
     ("unicode_object", [("size", 64), ("state", 32), ("length", 16), ("asciiobject_size", 40)]),
     ("gc", [("size", 240), ("collecting", 200)]),
 ]
+# `p _PyRuntime.debug_offsets` on Debian sid's python3.14 (3.14.10) and python3.15
+# (3.15.2), read by the sid root's gdb 18 (scripts/make_sid_root.sh): every
+# entry after the header, by its C name. Where each sits in the struct is
+# layouts_generated.DEBUG_OFFSETS.
+DEBUG_OFFSETS_VALUES: dict[tuple[int, int], dict[str, int]] = {
+    (3, 13): {f"{group}.{name}": value for group, fields in DEBUG_OFFSETS_3_13_0 for name, value in fields},
+    (3, 14): {
+        "runtime_state.size": 316616, "runtime_state.finalizing": 784, "runtime_state.interpreters_head": 808,
+        "interpreter_state.size": 225864, "interpreter_state.id": 7280, "interpreter_state.next": 7272,
+        "interpreter_state.threads_head": 7344, "interpreter_state.threads_main": 7360, "interpreter_state.gc":
+        7408, "interpreter_state.imports_modules": 7688, "interpreter_state.sysdict": 7672,
+        "interpreter_state.builtins": 7680, "interpreter_state.ceval_gil": 16,
+        "interpreter_state.gil_runtime_state": 7784, "interpreter_state.gil_runtime_state_enabled": 0,
+        "interpreter_state.gil_runtime_state_locked": 7800, "interpreter_state.gil_runtime_state_holder": 7792,
+        "interpreter_state.code_object_generation": 7992, "interpreter_state.tlbc_generation": 0,
+        "thread_state.size": 832, "thread_state.prev": 0, "thread_state.next": 8, "thread_state.interp": 16,
+        "thread_state.current_frame": 72, "thread_state.thread_id": 152, "thread_state.native_thread_id": 160,
+        "thread_state.datastack_chunk": 232, "thread_state.status": 32, "interpreter_frame.size": 88,
+        "interpreter_frame.previous": 8, "interpreter_frame.executable": 0, "interpreter_frame.instr_ptr": 56,
+        "interpreter_frame.localsplus": 80, "interpreter_frame.owner": 74, "interpreter_frame.stackpointer": 64,
+        "interpreter_frame.tlbc_index": 0, "code_object.size": 216, "code_object.filename": 112, "code_object.name":
+        120, "code_object.qualname": 128, "code_object.linetable": 136, "code_object.firstlineno": 68,
+        "code_object.argcount": 52, "code_object.localsplusnames": 96, "code_object.localspluskinds": 104,
+        "code_object.co_code_adaptive": 208, "code_object.co_tlbc": 0, "pyobject.size": 16, "pyobject.ob_type": 8,
+        "type_object.size": 416, "type_object.tp_name": 24, "type_object.tp_repr": 88, "type_object.tp_flags": 168,
+        "tuple_object.size": 40, "tuple_object.ob_item": 32, "tuple_object.ob_size": 16, "list_object.size": 40,
+        "list_object.ob_item": 24, "list_object.ob_size": 16, "set_object.size": 200, "set_object.used": 24,
+        "set_object.table": 40, "set_object.mask": 32, "dict_object.size": 48, "dict_object.ma_keys": 32,
+        "dict_object.ma_values": 40, "float_object.size": 24, "float_object.ob_fval": 16, "long_object.size": 32,
+        "long_object.lv_tag": 16, "long_object.ob_digit": 24, "bytes_object.size": 40, "bytes_object.ob_size": 16,
+        "bytes_object.ob_sval": 32, "unicode_object.size": 64, "unicode_object.state": 32, "unicode_object.length":
+        16, "unicode_object.asciiobject_size": 40, "gc.size": 264, "gc.collecting": 192, "gen_object.size": 160,
+        "gen_object.gi_name": 24, "gen_object.gi_iframe": 72, "gen_object.gi_frame_state": 67, "llist_node.next": 0,
+        "llist_node.prev": 8, "debugger_support.eval_breaker": 24, "debugger_support.remote_debugger_support": 304,
+        "debugger_support.remote_debugging_enabled": 8076, "debugger_support.debugger_pending_call": 0,
+        "debugger_support.debugger_script_path": 4, "debugger_support.debugger_script_path_size": 512
+    },
+    (3, 15): {
+        "runtime_state.size": 346568, "runtime_state.finalizing": 912, "runtime_state.interpreters_head": 936,
+        "interpreter_state.size": 226240, "interpreter_state.id": 7272, "interpreter_state.next": 7264,
+        "interpreter_state.threads_head": 7336, "interpreter_state.threads_main": 7352, "interpreter_state.gc":
+        7400, "interpreter_state.imports_modules": 7592, "interpreter_state.sysdict": 7576,
+        "interpreter_state.builtins": 7584, "interpreter_state.ceval_gil": 16,
+        "interpreter_state.gil_runtime_state": 7736, "interpreter_state.gil_runtime_state_enabled": 0,
+        "interpreter_state.gil_runtime_state_locked": 7752, "interpreter_state.gil_runtime_state_holder": 7744,
+        "interpreter_state.code_object_generation": 7944, "interpreter_state.tlbc_generation": 0,
+        "thread_state.size": 888, "thread_state.prev": 0, "thread_state.next": 8, "thread_state.interp": 16,
+        "thread_state.current_frame": 72, "thread_state.base_frame": 80, "thread_state.last_profiled_frame": 88,
+        "thread_state.last_profiled_frame_seq": 96, "thread_state.thread_id": 176, "thread_state.native_thread_id":
+        184, "thread_state.datastack_chunk": 256, "thread_state.status": 32, "thread_state.holds_gil": 36,
+        "thread_state.gil_requested": 40, "thread_state.current_exception": 136, "thread_state.exc_state": 288,
+        "err_stackitem.exc_value": 0, "interpreter_frame.size": 88, "interpreter_frame.previous": 8,
+        "interpreter_frame.executable": 0, "interpreter_frame.instr_ptr": 56, "interpreter_frame.localsplus": 80,
+        "interpreter_frame.owner": 74, "interpreter_frame.stackpointer": 64, "interpreter_frame.tlbc_index": 0,
+        "code_object.size": 216, "code_object.filename": 112, "code_object.name": 120, "code_object.qualname": 128,
+        "code_object.linetable": 136, "code_object.firstlineno": 68, "code_object.argcount": 52,
+        "code_object.localsplusnames": 96, "code_object.localspluskinds": 104, "code_object.co_code_adaptive": 208,
+        "code_object.co_tlbc": 0, "pyobject.size": 16, "pyobject.ob_type": 8, "type_object.size": 424,
+        "type_object.tp_name": 24, "type_object.tp_repr": 88, "type_object.tp_flags": 168,
+        "type_object.tp_basicsize": 32, "type_object.tp_dictoffset": 288, "heap_type_object.size": 944,
+        "heap_type_object.ht_cached_keys": 888, "tuple_object.size": 40, "tuple_object.ob_item": 32,
+        "tuple_object.ob_size": 16, "list_object.size": 40, "list_object.ob_item": 24, "list_object.ob_size": 16,
+        "set_object.size": 200, "set_object.used": 24, "set_object.table": 40, "set_object.mask": 32,
+        "dict_object.size": 48, "dict_object.ma_keys": 32, "dict_object.ma_values": 40, "float_object.size": 24,
+        "float_object.ob_fval": 16, "long_object.size": 32, "long_object.lv_tag": 16, "long_object.ob_digit": 24,
+        "bytes_object.size": 40, "bytes_object.ob_size": 16, "bytes_object.ob_sval": 32, "unicode_object.size": 64,
+        "unicode_object.state": 32, "unicode_object.length": 16, "unicode_object.asciiobject_size": 40,
+        "unicode_object.compactunicodeobject_size": 56, "gc.size": 176, "gc.collecting": 112, "gc.frame": 120,
+        "gc.generation_stats_size": 1120, "gc.generation_stats": 104, "gen_object.size": 160, "gen_object.gi_name":
+        24, "gen_object.gi_iframe": 72, "gen_object.gi_frame_state": 67, "llist_node.next": 0, "llist_node.prev": 8,
+        "debugger_support.eval_breaker": 24, "debugger_support.remote_debugger_support": 344,
+        "debugger_support.remote_debugging_enabled": 8028, "debugger_support.debugger_pending_call": 0,
+        "debugger_support.debugger_script_path": 4, "debugger_support.debugger_script_path_size": 512
+    },
+}
 DEBUG_OFFSETS_HEADER = 24
 
 STATIC_BASE = 0x7F00_0000_0000  # "libpython .data": static types, _PyRuntime, singletons
@@ -280,7 +379,14 @@ class FakePython:
             return TPFLAGS_MANAGED_DICT
         return 0
 
+    def immortal_refcnt(self) -> int:
+        """The refcount an immortal object reads as (3.12+)."""
+        return IMMORTAL_INITIAL_REFCNT_3_14 if self.key >= (3, 14) else IMMORTAL_REFCNT
+
     def static_refcnt(self) -> int:
+        """The first word of a statically allocated object."""
+        if self.key >= (3, 14):
+            return STATIC_IMMORTAL_WORD_3_14
         if self.key >= (3, 12):
             return IMMORTAL_REFCNT
         if self.key >= (3, 11):
@@ -481,8 +587,11 @@ class FakePython:
     # ---- containers ----------------------------------------------------------------
 
     def tuple(self, items: Sequence[int], *, refcnt: int = 1, generation: int | None = 0) -> int:
-        obj = self.new_object(self.types["tuple"], 24 + 8 * len(items), refcnt=refcnt, generation=generation)
+        size = self.o("PyTupleObject.ob_item") + 8 * len(items)  # 3.14+: ob_hash before the items
+        obj = self.new_object(self.types["tuple"], size, refcnt=refcnt, generation=generation)
         self.t.write_i64(obj + self.o("PyVarObject.ob_size"), len(items))
+        if self.key >= (3, 14):
+            self.t.write_i64(obj + 24, -1)  # tupleobject.c: ob_hash starts as -1 (not computed yet)
         for i, item in enumerate(items):
             self.t.write_u64(obj + self.o("PyTupleObject.ob_item") + 8 * i, item)
         self.kinds[obj] = "tuple"
@@ -801,11 +910,14 @@ class FakePython:
     def write_debug_offsets(self, overrides: dict[tuple[str, str], int] | None = None,
                             version: int | None = None, cookie: bytes = b"xdebugpy") -> None:
         overrides = overrides or {}
-        values = [overrides.get((group, name), value)
-                  for group, fields in DEBUG_OFFSETS_3_13_0 for name, value in fields]
-        blob = cookie + struct.pack("<QQ", self.release.hexversion if version is None else version, 0)
-        blob += struct.pack(f"<{len(values)}Q", *values)
-        self.t.write(self.runtime, blob)
+        positions = DEBUG_OFFSETS[self.key]
+        blob = bytearray(max(positions.values()) + 8)
+        blob[:8] = cookie
+        struct.pack_into("<QQ", blob, 8, self.release.hexversion if version is None else version, 0)
+        for name, value in DEBUG_OFFSETS_VALUES[self.key].items():
+            group, _, field_name = name.rpartition(".")
+            struct.pack_into("<Q", blob, positions[name], overrides.get((group, field_name), value))
+        self.t.write(self.runtime, bytes(blob))
 
     # ---- threads, Python frames, pymalloc pools (the watch recorder's tests) ----------
 

@@ -7,7 +7,7 @@ import pytest
 from pylife.cpython.objects import Objects
 from pylife.errors import NotAnObject
 
-from .builders import IMMORTAL_REFCNT, FakePython
+from .builders import FakePython
 from .support import info_json, objects_of
 
 # sys.getsizeof(...) printed by the installed 3.8.18 ... 3.13.0 for values whose
@@ -31,6 +31,10 @@ GETSIZEOF: dict[tuple[int, int], dict[str, int]] = {
     (3, 13): {"'abc'": 44, "'é'*3": 60, "'€'*2": 62, "'😀'": 64, "''": 41, "0": 28, "1": 28, "-5": 28, "2**100": 40,
               "True": 28, "False": 28, "1.5": 24, "b'xy'": 35, "()": 40, "(1,2,3)": 64, "None": 16, "Foo()": 48,
               "Slotted()": 40, "object()": 16},
+    # sys.getsizeof on sid's 3.14.10 and 3.15.2: tuples carry a cached hash (ob_hash) from 3.14.
+    **{key: {"'abc'": 44, "'é'*3": 60, "'€'*2": 62, "'😀'": 64, "''": 41, "0": 28, "1": 28, "-5": 28, "2**100": 40,
+             "True": 28, "False": 28, "1.5": 24, "b'xy'": 35, "()": 48, "(1,2,3)": 72, "None": 16, "Foo()": 48,
+             "Slotted()": 40, "object()": 16} for key in ((3, 14), (3, 15))},
 }
 
 
@@ -71,7 +75,7 @@ def test_size_of_containers_excludes_separate_buffers(py: FakePython) -> None:
     assert _size(py, py.value(set(range(30)))) == 200 + gc
     assert _size(py, py.value(frozenset())) == 200 + gc
     assert _size(py, py.function("f")) == py.facts["function"][1] + gc
-    assert _size(py, py.module("m")) == 56 + gc
+    assert _size(py, py.module("m")) == py.facts["module"][1] + gc
     _flags, basic, item = py.facts["code"]
     assert _size(py, py.code("f", "f.py", 1, code_units=10)) == basic + item * 10
     assert _size(py, py.str("legacy", legacy=True)) == py.facts["str"][1]
@@ -104,8 +108,16 @@ def test_size_with_managed_preheader(py: FakePython) -> None:
 def test_immortality_rule(py: FakePython, refcnt: int) -> None:
     obj = py.int(123456, refcnt=refcnt)
     value, immortal = objects_of(py).refcount(obj)
-    assert value == refcnt
-    expected = py.key >= (3, 12) and bool(refcnt & 0x80000000)
+    if py.key >= (3, 14):
+        # A 32-bit ob_refcnt: the high half is ob_overflow/ob_flags, and a count near
+        # 2**32 is one decremented below zero (refcount.h's _Py_NegativeRefcount check).
+        low = refcnt & 0xFFFFFFFF
+        expected_value = low - (1 << 32) if low > 0xFFFFFFFF - (1 << 20) else low
+    else:
+        expected_value = refcnt
+    assert value == expected_value
+    expected = py.key >= (3, 12) and expected_value >= 0 and bool(expected_value & 0x80000000) \
+        and not expected_value >> 32
     assert immortal is expected
 
 
@@ -115,7 +127,7 @@ def test_static_singletons_immortal_only_from_3_12(py: FakePython) -> None:
         value, immortal = objects.refcount(address)
         assert immortal is (py.key >= (3, 12))
         if py.key >= (3, 12):
-            assert value == IMMORTAL_REFCNT
+            assert value == py.immortal_refcnt()
     data = info_json(py, py.none)
     assert data["immortal"] is (py.key >= (3, 12))
     assert any("immortal" in note for note in data["notes"]) is (py.key >= (3, 12))

@@ -22,7 +22,7 @@ from pylife.record.recorder import HARDWARE_SLOTS, Recorder, Watch
 from pylife.session import Session
 from pylife.target import NativeFrame, TargetKind
 
-from .builders import IMMORTAL_REFCNT, FakePython, Pool
+from .builders import FakePython, Pool
 from .support import run_json
 
 EVAL = "_PyEval_EvalFrameDefault"
@@ -195,7 +195,7 @@ def test_duplicate_watch_is_refused(py: FakePython) -> None:
 
 def test_immortal_objects_are_refused_on_3_12_and_later(py: FakePython) -> None:
     """An immortal count never changes: a watch would take a slot and record nothing."""
-    for obj in (py.none, py.int(123456, refcnt=IMMORTAL_REFCNT)):
+    for obj in (py.none, py.int(123456, refcnt=py.immortal_refcnt())):
         if py.key >= (3, 12):
             data = run_json(py, ["watch", hex(obj)])
             assert set(data) == {"error"} and "immortal" in data["error"] and f"{obj:#x}" in data["error"], data

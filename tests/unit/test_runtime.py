@@ -163,7 +163,7 @@ def test_disagreeing_debug_offsets_warn() -> None:
 
 
 @pytest.mark.parametrize(("version", "words"), [
-    (0x030E00F0, "no layout for CPython 3.14"),
+    (0x031000F0, "no layout for CPython 3.16"),
     (0x02070000, "no layout for CPython 2.7"),
 ])
 def test_debug_offsets_of_an_unknown_version(version: int, words: str) -> None:
@@ -213,8 +213,8 @@ def test_python_version_from_hex(value: int, text: str) -> None:
 
 def test_debug_offsets_parsing() -> None:
     py = FakePython((3, 13))
-    blob = py.t.read(py.runtime, debug_offsets.SIZE_3_13)
-    assert debug_offsets.SIZE_3_13 == 584  # sizeof(_Py_DebugOffsets) in 3.13.0
+    blob = py.t.read(py.runtime, debug_offsets.size_for(0x030D00F0))
+    assert debug_offsets.size_for(0x030D00F0) == 584  # sizeof(_Py_DebugOffsets) in 3.13.0
     assert debug_offsets.parse_header(blob) == (0x030D00F0, False)
     assert debug_offsets.parse_header(blob[:23]) is None
     assert debug_offsets.parse_header(b"ydebugpy" + blob[8:]) is None
@@ -224,3 +224,26 @@ def test_debug_offsets_parsing() -> None:
     assert offsets["_PyInterpreterFrame.owner"] == 70 and offsets["PyTypeObject.tp_flags"] == 168
     assert debug_offsets.parse_offsets(blob, 0x030C00F0) is None
     assert debug_offsets.parse_offsets(blob[:100], 0x030D00F0) is None
+
+
+@pytest.mark.parametrize(("key", "size", "expected"), [
+    # sizeof(_Py_DebugOffsets) and entries read by `p _PyRuntime.debug_offsets` on sid's builds.
+    ((3, 14), 760, {"_PyInterpreterFrame.stackpointer": 64, "_PyInterpreterFrame.owner": 74,
+                    "PyThreadState.current_frame": 72, "PyTupleObject.ob_item": 32, "PySetObject.table": 40,
+                    "_gc_runtime_state.collecting": 192, "_PyRuntimeState.interpreters_head": 808}),
+    ((3, 15), None, {"_PyInterpreterFrame.stackpointer": 64, "PyThreadState.thread_id": 176,
+                     "PyTypeObject.tp_basicsize": 32, "PyCompactUnicodeObject.size": 56,
+                     "_gc_runtime_state.collecting": 112, "_PyRuntimeState.interpreters_head": 936}),
+])
+def test_debug_offsets_of_3_14_and_3_15(key: tuple[int, int], size: int | None, expected: dict[str, int]) -> None:
+    """3.14 and 3.15 add entries and whole groups: the parser reads each where that version has it."""
+    py = FakePython(key)
+    version = py.release.hexversion
+    if size is not None:
+        assert debug_offsets.size_for(version) == size
+    offsets = debug_offsets.parse_offsets(py.t.read(py.runtime, debug_offsets.size_for(version)), version)
+    assert offsets is not None and {name: offsets[name] for name in expected} == expected
+    assert offsets == {name: value for name, value in offsets.items() if py.off.get(name) == value}, \
+        "the target's _Py_DebugOffsets agree with the DWARF table"
+    data = run_json(py, ["version"])
+    assert data["layout_source"].startswith("_Py_DebugOffsets") and not data["warnings"], data
