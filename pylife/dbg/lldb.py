@@ -122,7 +122,23 @@ class LldbTarget(Target):
                 data = None
             if error.Success() and data is not None and len(data) == size:
                 return bytes(data)
+            data = self._read_section(address, size)  # lldb-21: ReadMemory still asks the core first
+            if data is not None:
+                return data
         raise UnreadableMemory(address, size, reason)
+
+    def _read_section(self, address: int, size: int) -> bytes | None:
+        """Bytes of the image file section that holds [address, address + size), if one does."""
+        resolved = self.target.ResolveLoadAddress(address)
+        section = resolved.GetSection()
+        if not section.IsValid() or resolved.GetOffset() + size > section.GetByteSize():
+            return None
+        error = lldb.SBError()
+        try:
+            data = section.GetSectionData(resolved.GetOffset(), size).ReadRawData(error, 0, size)
+        except (OverflowError, TypeError, MemoryError, SystemError):
+            return None
+        return bytes(data) if error.Success() and data is not None and len(data) == size else None
 
     def symbol_address(self, name: str) -> int | None:
         # Module order is the dynamic linker's lookup order (executable first),

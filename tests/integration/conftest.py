@@ -70,14 +70,14 @@ class Sessions:
         return cached
 
     def _make(self, debugger: str, minor: str, mode: str, workdir: Path) -> Session:
-        reason = debugger_skip_reason(debugger)
+        reason = debugger_skip_reason(debugger, minor)
         if reason:
             pytest.skip(reason)
         if mode == "no-cpython":
             return self._no_cpython(debugger, workdir)
         interpreter = interpreters()[minor]
         if interpreter is None:
-            pytest.skip(f"CPython {minor} is not installed under pyenv")
+            pytest.skip(f"CPython {minor} is not installed (pyenv, or the sid root)")
         python = str(interpreter.path)
         if mode == "live":
             return self._live(debugger, python, workdir)
@@ -120,7 +120,7 @@ class Sessions:
     def _core_for(self, debugger: str, minor: str) -> tuple[Path, Path, str]:
         """(core, truth of the process it was taken from, who wrote it)."""
         for writer in dict.fromkeys((debugger, "gdb")):
-            if debugger_skip_reason(writer):
+            if debugger_skip_reason(writer, minor):
                 continue
             live = self.get(writer, minor, "live")
             if live.core is not None and live.truth_path is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .drive_common import load_truth
-from .environment import DEBUGGER_PROGRAMS, GDB_ENTRY, LLDB_ENTRY
+from .environment import GDB_ENTRY, LLDB_ENTRY, debugger_program, root_of
 
 HERE = Path(__file__).resolve().parent
 DRIVE_GDB = HERE / "drive_gdb.py"
@@ -194,16 +194,33 @@ def _kill_fixture(truth: Path | None) -> None:
         pass
 
 
-def debugger_argv(debugger: str, setup: list[str], program: list[str] | None) -> list[str]:
-    """Command line: load pylife, `setup` (launch / open the core), then the driver."""
+def chroot_for(setup: list[str], program: list[str] | None) -> Path | None:
+    """The sid root a session runs in: the one of the interpreter it launches, or
+    whose core it opens (named in a setup command), or None for this machine's."""
+    if program:
+        return root_of(program[0])
+    for command in setup:
+        for word in command.split():
+            root = root_of(word)
+            if root is not None:
+                return root
+    return None
+
+
+def debugger_argv(debugger: str, setup: list[str], program: list[str] | None, root: Path | None = None) -> list[str]:
+    """Command line: load pylife, `setup` (launch / open the core), then the driver.
+
+    ``root``: run the root's own debugger by chroot (sid's gdb 18, lldb-21); the
+    checkout and /tmp have the same paths inside."""
+    prefix = ["chroot", str(root)] if root is not None else []
     if debugger == "gdb":
-        argv = ["gdb", "-nx", "-batch", "-ex", "set python print-stack full", "-ex", "set confirm off",
+        argv = [*prefix, "gdb", "-nx", "-batch", "-ex", "set python print-stack full", "-ex", "set confirm off",
                 "-ex", f"source {GDB_ENTRY}"]
         for command in setup:
             argv += ["-ex", command]
         argv += ["-ex", f"source {DRIVE_GDB}"]
         return argv + (["--args", *program] if program else [])
-    argv = [DEBUGGER_PROGRAMS["lldb"], "-b", "--no-lldbinit", "-o", f"command script import {LLDB_ENTRY}"]
+    argv = [*prefix, debugger_program("lldb", root), "-b", "--no-lldbinit", "-o", f"command script import {LLDB_ENTRY}"]
     for command in setup:
         argv += ["-o", command]
     argv += ["-o", f"command script import {DRIVE_LLDB}"]
@@ -229,7 +246,7 @@ def run_session(
     results_path = workdir / f"{debugger}-{mode}-results.json"
     spec = {"truth": str(truth) if truth else None, "commands": commands, "results": str(results_path)}
     spec_path.write_text(json.dumps(spec))
-    argv = debugger_argv(debugger, setup, program)
+    argv = debugger_argv(debugger, setup, program, chroot_for(setup, program))
     process = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         cwd=workdir, env={**_environment(spec_path), **(env or {})}, start_new_session=True,

@@ -21,12 +21,12 @@ from .environment import debugger_skip_reason, interpreters
 
 def require(debugger: str, minor: str) -> Path:
     """The interpreter for ``minor``; skips when it or the debugger is missing."""
-    reason = debugger_skip_reason(debugger)
+    reason = debugger_skip_reason(debugger, minor)
     if reason:
         pytest.skip(reason)
     interpreter = interpreters()[minor]
     if interpreter is None:
-        pytest.skip(f"CPython {minor} is not installed under pyenv")
+        pytest.skip(f"CPython {minor} is not installed (pyenv, or the sid root)")
     return Path(interpreter.path)
 
 

@@ -53,12 +53,12 @@ def realpath(path: str | None) -> str | None:
 
 
 @pytest.mark.parametrize(params.SESSION_ARGS, params.sessions())
-def test_version(session: Session, debugger: str, mode: str) -> None:
+def test_version(session: Session, debugger: str, minor: str, mode: str) -> None:
     assert session.truth is not None, session.describe()
     python = session.truth["python"]
     data = session.json("version")
     assert data.get("version") == python["version"]
-    assert data.get("build") == "release"
+    assert data.get("build") == ("debug" if minor.endswith("d") else "release")  # sid's python3.14d/3.15d
     assert data.get("threading") == "GIL"
     assert realpath(data.get("libpython")) == realpath(python["libpython"])
     assert realpath(data.get("executable")) == realpath(python["executable"])

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from .driver import Session
-from .environment import DEBUGGERS, REPO_ROOT
+from .environment import DEBUGGERS, REPO_ROOT, SID_RELEASES
 from .once import core_session, live_session, malloc_debug_setup, once, require, shared_root
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "crash_fixture.py"
@@ -49,7 +49,10 @@ def crash_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 PARAMS = [pytest.param(debugger, minor, scenario, mode, id=f"{debugger}-{minor}-{scenario}-{mode}",
                        marks=getattr(pytest.mark, debugger))
-          for debugger in DEBUGGERS for minor in MINORS for scenario in SCENARIOS for mode in ("live", "core")]
+          for debugger in DEBUGGERS for minor in MINORS for scenario in SCENARIOS for mode in ("live", "core")] + [
+    # sid's 3.14/3.15 under its gdb 18 and lldb-21: the use after free (the time budget keeps it to one scenario)
+    pytest.param(debugger, minor, "uaf", mode, id=f"{debugger}-{minor}-uaf-{mode}", marks=getattr(pytest.mark, debugger))
+    for debugger in DEBUGGERS for minor in SID_RELEASES for mode in ("live", "core")]
 
 
 @pytest.fixture
