@@ -25,7 +25,8 @@ SCENARIOS = {"null": False, "corrupt": False, "uaf": True, "fatal": True}  # nam
 COMMANDS = [("diagnose", "pylife diagnose --json"), ("diagnose_text", "pylife diagnose")]
 # A C function the crash must show on the stack (the guilty one, or the fatal error's).
 GUILTY = {"null": ("list_item", "list_subscript"), "corrupt": ("PyObject_Repr",),
-          "uaf": ("PyObject_GetAttr", "_PyObject_LookupAttr", "_PyEval_EvalFrameDefault"),
+          "uaf": ("PyObject_GetAttr", "_PyObject_LookupAttr", "_PyEval_EvalFrameDefault",
+                  "_PyObject_GetAttrStackRef"),  # 3.15's LOAD_ATTR
           "fatal": ("_PyMem_DebugRawFree", "_PyMem_DebugCheckAddress")}
 
 
