@@ -228,6 +228,9 @@ FIELDS: list[tuple[str, list[str]]] = [
     ("traceback_t.frames", ["off(struct tracemalloc_traceback, frames)", "off(traceback_t, frames)"]),
     ("frame_t.size", ["size(struct tracemalloc_frame)", "size(frame_t)"]),
     ("frame_t.lineno", ["off(struct tracemalloc_frame, lineno)", "off(frame_t, lineno)"]),
+    # sizeof(*filename): 1 when it is a UTF-8 `const char *` (3.15 tracemalloc.c), else a PyObject.
+    ("frame_t.filename_target_size", ["size(*((struct tracemalloc_frame *)0)->filename)",
+                                      "size(*((frame_t *)0)->filename)"]),
     ("trace_t.traceback", ["off(struct tracemalloc_trace, traceback)", "off(trace_t, traceback)"]),
 ]
 

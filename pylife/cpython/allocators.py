@@ -113,7 +113,9 @@ _MALLOC_FUNCTIONS = {
     "_PyMem_MiMalloc": "mimalloc",
 }
 _DEBUG_FUNCTIONS = ("_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc")
-_TRACEMALLOC_FUNCTION = "tracemalloc_malloc_gil"
+# tracemalloc's obj-domain hook (Python/tracemalloc.c): tracemalloc_malloc_gil up to 3.14,
+# tracemalloc_malloc in 3.15 (one hook; before, tracemalloc_malloc was the inner helper).
+_TRACEMALLOC_FUNCTIONS = ("tracemalloc_malloc_gil", "tracemalloc_malloc")
 
 
 def _tracemalloc_saved_obj(target: Target, runtime: Runtime) -> int | None:
@@ -199,7 +201,7 @@ def _detect_allocator(target: Target, mem: Memory, runtime: Runtime) -> Allocato
         malloc = mem.ptr(standard + 8)  # PyMemAllocatorEx {ctx, malloc, calloc, realloc, free}
     except UnreadableMemory:
         return Allocator("unknown", None, f"{how} unreadable")
-    names = {addr: name for name in (*_MALLOC_FUNCTIONS, *_DEBUG_FUNCTIONS, _TRACEMALLOC_FUNCTION)
+    names = {addr: name for name in (*_MALLOC_FUNCTIONS, *_DEBUG_FUNCTIONS, *_TRACEMALLOC_FUNCTIONS)
              if (addr := _symbol(target, name))}
     if not names:
         shaped = allocator_by_shape(mem, standard, debug) if debug is not None and runtime.layout.has(
@@ -207,7 +209,7 @@ def _detect_allocator(target: Target, mem: Memory, runtime: Runtime) -> Allocato
         if shaped is not None:
             return Allocator(shaped[0], shaped[1], f"{how}: which domains share a malloc (no symbols)")
         return Allocator("unknown", None, "the allocator functions' symbols were not found (stripped libpython?)")
-    traced = names.get(malloc) == _TRACEMALLOC_FUNCTION
+    traced = names.get(malloc) in _TRACEMALLOC_FUNCTIONS
     if traced:
         # tracemalloc wraps whatever allocator was installed and keeps it in
         # `allocators.obj` (<= 3.11 _tracemalloc.c static; 3.12+ _PyRuntime.tracemalloc).

@@ -150,6 +150,11 @@ class Layout:
         non-code object for shim and base frames (pycore_frame.h); such frames are skipped."""
         return self.has("PyThreadState.current_frame")
 
+    def tracemalloc_filename_is_cstring(self) -> bool:
+        """3.15 Python/tracemalloc.c: a frame's filename is a UTF-8 ``const char *``
+        (kept in the filenames table), no longer a str object (from DWARF)."""
+        return self.offsets.get("frame_t.filename_target_size") == 1
+
     def has_inline_values(self, type_flags: int) -> bool:
         """3.13+ Py_TPFLAGS_INLINE_VALUES: instance attributes live in the object's own block."""
         return self.key >= (3, 13) and bool(type_flags & TPFLAGS_INLINE_VALUES)

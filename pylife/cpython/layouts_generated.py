@@ -131,6 +131,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 9): {
@@ -250,6 +251,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 10): {
@@ -370,6 +372,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 11): {
@@ -505,6 +508,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 12): {
@@ -660,6 +664,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 13): {
@@ -815,6 +820,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 14): {
@@ -972,6 +978,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 15): {
@@ -1129,6 +1136,7 @@ TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 1,
         'trace_t.traceback': 8,
     },
 }
@@ -1267,6 +1275,7 @@ DEBUG_TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 14): {
@@ -1424,6 +1433,7 @@ DEBUG_TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 16,
         'trace_t.traceback': 8,
     },
     (3, 15): {
@@ -1581,6 +1591,7 @@ DEBUG_TABLES: dict[tuple[int, int], dict[str, int]] = {
         'traceback_t.frames': 12,
         'frame_t.size': 12,
         'frame_t.lineno': 8,
+        'frame_t.filename_target_size': 1,
         'trace_t.traceback': 8,
     },
 }

@@ -114,7 +114,10 @@ def _frames(mem: Memory, objects: Objects, runtime: Runtime, traceback: int) -> 
         filename_ptr = struct.unpack_from("<Q", raw, i * size)[0]
         lineno = struct.unpack_from("<I", raw, i * size + L["frame_t.lineno"])[0]
         try:
-            filename = objects.str_value(filename_ptr, 4096)[0] if objects.is_kind(filename_ptr, "str") else "<unknown>"
+            if L.tracemalloc_filename_is_cstring():
+                filename = mem.cstring(filename_ptr, 4096).decode("utf-8", "replace") if filename_ptr else "<unknown>"
+            else:
+                filename = objects.str_value(filename_ptr, 4096)[0] if objects.is_kind(filename_ptr, "str") else "<unknown>"
         except PylifeError:
             filename = "<unreadable>"
         frames.append((filename, lineno))

@@ -74,7 +74,8 @@ def test_pylife_counts_what_a_bare_watchpoint_counts(count_root: Path, debugger:
         "both runs must watch the same address (ASLR is off under the debugger)"
     assert bare.record("result").error is None, bare.describe()
     counted = json.loads((count_root / f"{debugger}-{minor}-bare" / "bare.json").read_text())
-    events = recorded.json("history")["events"]
+    (history,) = recorded.json("history")["objects"]
+    events = history["events"]
     assert counted["changes"] >= 2 * N, (counted, bare.describe())
     assert len(events) == counted["changes"], ([(e["old"], e["new"], e["writer"]) for e in events], counted)
     assert all(e["kind"] in ("incref", "decref") for e in events), events

@@ -1111,7 +1111,7 @@ class FakeObmalloc:
         self.t.sections.append((STATIC_BASE, HEAP_BASE, ".data", libpython))
         functions = {name: py.static.alloc(16) for name in (
             "_PyObject_Malloc", "_PyMem_RawMalloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc",
-            "_PyObject_MiMalloc", "tracemalloc_malloc_gil")}
+            "_PyObject_MiMalloc", "tracemalloc_malloc_gil", "tracemalloc_malloc")}
         self.t.symbols.update(functions)
         real = {"pymalloc": "_PyObject_Malloc", "malloc": "_PyMem_RawMalloc", "mimalloc": "_PyObject_MiMalloc"}[allocator]
         outer = "_PyMem_DebugMalloc" if debug_hooks else real
@@ -1130,7 +1130,9 @@ class FakeObmalloc:
         if tracemalloc:  # tracemalloc's hooks wrap the allocator and keep it in allocators.obj
             saved = self._tracemalloc_saved_obj()
             self.t.write_u64(saved + 8, functions[outer])
-            self.t.write_u64(standard + 8, functions["tracemalloc_malloc_gil"])
+            # Python/tracemalloc.c's hook: tracemalloc_malloc_gil up to 3.14, tracemalloc_malloc in 3.15
+            hook = "tracemalloc_malloc" if py.key >= (3, 15) else "tracemalloc_malloc_gil"
+            self.t.write_u64(standard + 8, functions[hook])
         self._build_arena()
 
     def _tracemalloc_saved_obj(self) -> int:
@@ -1336,7 +1338,10 @@ class FakeTracemalloc:
             self.t.write_u16(tb + py.o("traceback_t.total_nframe"), len(frames))
         for i, (filename, lineno) in enumerate(frames):
             at = tb + py.o("traceback_t.frames") + i * size
-            self.t.write_u64(at, py.str(filename))
+            if py.key >= (3, 15):  # 3.15 tracemalloc.c: the filename is a UTF-8 C string
+                self.t.write_u64(at, py.cstring(filename.encode()))
+            else:
+                self.t.write_u64(at, py.str(filename))
             self.t.write_u32(at + py.o("frame_t.lineno"), lineno)
         return tb
 
