@@ -27,7 +27,7 @@ from .test_recorder import float_in_pool, kinds, watch, watch_of
 
 STATICS = ("arenas", "maxarenas", "arena_map_root", "_PyObject", "_PyMem_Debug", "obmalloc_state_main", "allocators",
            "_PyObject_Malloc", "_PyMem_RawMalloc", "_PyMem_DebugMalloc", "_PyMem_DebugRawMalloc", "_PyObject_MiMalloc",
-           "tracemalloc_malloc_gil", "tracemalloc_traces")
+           "tracemalloc_malloc_gil", "tracemalloc_malloc", "tracemalloc_traces")
 TCACHE_KEY = 0x1234_5678_9ABC_DEF0
 
 
