@@ -6,7 +6,7 @@ from typing import Any
 
 from ..cpython.culprit import describe
 from .escape import escape, shown
-from .text import key_value_table, table
+from .tables import key_value_table, table
 
 
 def watch(data: dict[str, Any], color: bool) -> str:

@@ -43,3 +43,29 @@ def test_the_scan_sees_adapter_imports() -> None:
     """Guard the guard: the adapters do import their debugger, and the scan finds it."""
     gdb_adapter = ROOT / "dbg" / "gdb.py"
     assert any(hit.endswith(" gdb") for hit in _debugger_imports(gdb_adapter))
+
+
+def _module_level_imports(path: Path, package: str) -> set[str]:
+    """pylife modules imported at module level (not under TYPE_CHECKING, not inside functions)."""
+
+
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: -node.level]
+            prefix = ".".join(base + ([node.module] if node.module else []))
+            names = [f"{prefix}.{a.name}" for a in node.names] if not node.module else [prefix]
+            found.update(names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pylife"):
+            found.add(str(node.module))
+    return found
+
+
+def test_render_modules_import_no_cycle() -> None:
+    """render/records.py no longer imports render/text.py, which imports it (tables live in render/tables.py)."""
+    root = Path(__file__).resolve().parents[2] / "pylife" / "render"
+    records = _module_level_imports(root / "records.py", "pylife.render.records")
+    tables = _module_level_imports(root / "tables.py", "pylife.render.tables")
+    assert "pylife.render.text" not in records and "pylife.render.text" not in tables, (records, tables)
+    assert "pylife.render.records" in _module_level_imports(root / "text.py", "pylife.render.text")
