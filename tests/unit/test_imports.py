@@ -47,8 +47,6 @@ def test_the_scan_sees_adapter_imports() -> None:
 
 def _module_level_imports(path: Path, package: str) -> set[str]:
     """pylife modules imported at module level (not under TYPE_CHECKING, not inside functions)."""
-
-
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in tree.body:
