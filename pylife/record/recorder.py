@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
+from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state, debug_header
 from ..cpython.culprit import describe
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.objects import Objects
@@ -426,8 +426,14 @@ class Recorder:
             return ev.ALLOCATOR, why
         if watch.phase == "foreign":  # a followed block's new object keeps its data here: not a count
             return ev.WRITE, None
-        state = BlockState.UNKNOWN
-        if watch.block_size <= SMALL_REQUEST_THRESHOLD:
+        # PYTHONMALLOC=debug: the allocation starts 16 bytes before the object's block
+        # (Objects/obmalloc.c, _PyMem_DebugRawAlloc), so pymalloc's pool does not know
+        # watch.block; the hooks' own header does: _PyMem_DebugRawFree fills it with
+        # 0xDD, _PyMem_DebugRawAlloc writes a valid one for the block's next object
+        # (seen: a tuple iterator's it_index = 0 on a freed object's count).
+        header = debug_header(objects.mem, watch.block)
+        state = BlockState.ALLOCATED if header is not None and header.valid else BlockState.UNKNOWN
+        if state is BlockState.UNKNOWN and watch.block_size <= SMALL_REQUEST_THRESHOLD:
             state, _size = block_state(objects.mem, objects.layout, watch.block)
         # A block pymalloc does not track (malloc's) is reused when, after the
         # allocator took it back, a new object's refcount 1 is written over a

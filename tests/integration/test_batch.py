@@ -185,6 +185,10 @@ def test_an_unwatched_crash_suggests_a_rerun_that_names_the_victim(runs: Runs, d
     assert victim is not None, _describe(rerun)
     assert victim["address"] == before["victim"] and victim["type"] == "__main__.Victim"
     assert victim["free_site"]["function"] == "buggy_over_decref_crash"
+    # The block's earlier occupants and the debug hooks' reuses of it (an iterator's index
+    # lands on the watched word) are no use after free: --error-exitcode must not trip on them.
+    assert report["findings"]["uses_after_free"] == 0, _describe(rerun)
+    assert "USE AFTER FREE" not in rerun["stderr"], _describe(rerun)
 
 
 @pytest.mark.parametrize("debugger", DEBUGGERS)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pylife.commands import execute
+from pylife.cpython import allocators as al
 from pylife.record import events as ev
 from pylife.record import store
 from pylife.record.balance import analyze
@@ -192,3 +193,38 @@ def test_the_rules_limits_a_generic_helper_is_a_false_alarm_a_new_writer_is_miss
     # A stale pointer used by a function never seen with the old float: charged to the new one (missed).
     assert py.t.hit(handle, 3, by_extension(py, "never_seen_before")) is False
     assert session.recorder.histories[obj, 1].events[-1].kind == ev.INCREF
+
+
+@pytest.mark.parametrize("hooks_reallocated", [True, False])
+def test_debug_hooks_reallocation_is_a_reuse_not_a_use_after_free(py: FakePython, hooks_reallocated: bool) -> None:
+    """PYTHONMALLOC=debug: the allocation starts 16 bytes before the object, so pymalloc's
+    pool does not know the watched block; the hooks' header does. Seen for real: a
+    tuple iterator's it_index (= 0, then 1) fell on a freed object's count."""
+    pad = py.heap.alloc(al.DEBUG_HEADER)
+    obj = py.float(2.5)
+    assert obj == pad + al.DEBUG_HEADER
+
+    def header(valid: bool) -> None:
+        py.t.write(pad, (24).to_bytes(8, "big") + b"o" + bytes([al.FORBIDDENBYTE] * 7) if valid
+                   else bytes([al.DEADBYTE] * al.DEBUG_HEADER))
+
+    header(True)
+    session, handle, _ = follow(py, obj)
+    py.t.hit(handle, 0, by_eval_loop(py))
+    header(False)
+    dead, clean = (int.from_bytes(bytes([fill] * 8), "little", signed=True) for fill in (al.DEADBYTE, al.CLEANBYTE))
+    py.t.hit(handle, dead, [core(py, "memset"), core(py, "_PyMem_DebugRawFree")])
+    header(hooks_reallocated)
+    py.t.hit(handle, clean, [core(py, "memset"), core(py, "_PyMem_DebugRawAlloc")])
+    py.t.write_u64(obj + py.o("PyObject.ob_type"), 0x10)  # the iterator's header is 16 bytes lower: not a type here
+    stopped = py.t.hit(handle, 0, [core(py, "tuple_iter"), core(py, "PyObject_GetIter"), eval_frame(py)])
+    victim = session.recorder.histories[obj, 0]
+    if not hooks_reallocated:  # the hooks' header still dead: the block is free, the write a use after free
+        assert stopped is True and victim.events[-1].kind == ev.USE_AFTER_FREE
+        return
+    assert stopped is False, [(e.kind, e.message) for e in victim.events]
+    assert [e.kind for e in victim.events] == [ev.ZERO, ev.ALLOCATOR, ev.ALLOCATOR]
+    occupant = session.recorder.histories[obj, 1]
+    assert occupant.type.startswith("(no object header here") and session.recorder.watches[obj].phase == "foreign"
+    assert py.t.hit(handle, 1, [core(py, "tupleiter_next"), eval_frame(py)]) is False
+    assert [e.kind for e in occupant.events] == [ev.REUSE, ev.WRITE]
