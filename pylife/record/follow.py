@@ -20,7 +20,9 @@ occupant's own refcounting.
 Its limits, stated in the README too:
 - a C function that legitimately handles both objects (a generic helper
   called on the old object, then on the new one) is reported as a stale use:
-  a false alarm, which the stop message lets the user judge;
+  a false alarm, which the stop message lets the user judge. "Outside the
+  core" is by image (stack.is_core_image): the standard library's C modules
+  built as shared objects (lib-dynload: _json, _pickle, _heapq...) count;
 - a stale pointer used by code that never wrote the old object's count while
   it was watched, or through the interpreter core (a list holding the
   dangling pointer, read by Python code), is charged to the new occupant:
@@ -28,6 +30,11 @@ Its limits, stated in the README too:
   releases references it never took;
 - Python lines are never sites of stale uses: a loop handles every object at
   the same line, so they would all look stale.
+
+Which write is a reuse (the block handed to a new object) is the recorder's
+call (_classify), not this rule's; under PYTHONMALLOC=debug it reads the
+hooks' header in front of the block, since pymalloc's pool does not know a
+block that starts 16 bytes before the object.
 """
 
 from __future__ import annotations
