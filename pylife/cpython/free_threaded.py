@@ -21,8 +21,11 @@ bits of ``ob_ref_shared`` are 0 (init), 1 ``_Py_REF_MAYBE_WEAKREF``, 2
 ``_Py_REF_QUEUED``, 3 ``_Py_REF_MERGED``. Deferred reference counting
 (``ob_gc_bits & _PyGC_BITS_DEFERRED``) adds a bias the eval loop never
 removes: 3.13 pycore_object.h ``_PyObject_SetDeferredRefcount`` adds one to
-``ob_ref_local``; 3.14 adds ``_Py_REF_DEFERRED = PY_SSIZE_T_MAX / 8`` to
-``ob_ref_shared``.
+``ob_ref_local``; 3.14+ Objects/object.c sets ``ob_ref_shared =
+_Py_REF_SHARED(_Py_REF_DEFERRED, 0)``, i.e. ``_Py_REF_DEFERRED``
+(pycore_object.h: ``PY_SSIZE_T_MAX / 8``) shifted by ``_Py_REF_SHARED_SHIFT``
+in the raw field (gc_free_threading.c ``disable_deferred_refcounting``
+subtracts the same), so the flag bits stay clear.
 
 Objects live in mimalloc heaps, not pymalloc pools: pylife does not read
 mimalloc pages yet, so a heap object's verdict is UNKNOWN (never a guessed
@@ -132,8 +135,10 @@ class Header:
 
 
 def deferred_bias(minor: tuple[int, int]) -> tuple[int, int]:
-    """(local, shared) that deferred reference counting adds: 3.13 +1 local; 3.14+ +_Py_REF_DEFERRED shared."""
-    return (1, 0) if minor <= (3, 13) else (0, REF_DEFERRED)
+    """(local, shared) that deferred reference counting adds to the raw fields: 3.13 +1 local;
+    3.14+ ``_Py_REF_SHARED(_Py_REF_DEFERRED, 0)`` = ``_Py_REF_DEFERRED << 2`` shared (Objects/object.c
+    _PyObject_SetDeferredRefcount), never ``_Py_REF_DEFERRED`` itself, whose low bits would read as flags."""
+    return (1, 0) if minor <= (3, 13) else (0, REF_DEFERRED << REF_SHARED_SHIFT)
 
 
 MIMALLOC_UNKNOWN = ("free-threaded build: the object lives in a mimalloc heap, whose pages pylife does not "

@@ -164,6 +164,12 @@ class Assessor:
             where = "not in the core file" if self.target.kind is TargetKind.CORE else "not mapped"
             verdict.reasons.append(f"memory at {address:#x} is unreadable ({where})")
             return verdict
+        if self.layout.free_threaded:
+            # The split refcount and ob_gc_bits are the evidence a "t" build gives (free_threaded.py).
+            try:
+                facts.update(free_threaded.Header.decode(self.mem.read(address, free_threaded.HEADER_SIZE)).facts())
+            except UnreadableMemory:
+                pass
         region = static_region(self.target, self.runtime, address)
         if region is not None:
             return self._static(verdict, address, region, tp, type_error)

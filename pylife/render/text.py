@@ -38,6 +38,11 @@ def _allocator_text(facts: dict[str, Any]) -> str:
         state = {True: "in use", False: "free", None: "state unknown"}[facts.get("chunk_in_use")]
         mmapped = ", mmap'd" if facts.get("chunk_mmapped") else ""
         parts.append(f"glibc chunk {facts['chunk']:#x}, {facts.get('chunk_size')} bytes, {state}{mmapped}")
+    if facts.get("ob_ref_local") is not None:  # free-threaded header (free_threaded.Header.facts)
+        bits = ",".join(facts.get("ob_gc_bits") or []) or "none"
+        parts.append(f"ob_tid {facts.get('ob_tid', 0):#x}, ob_ref_local {facts['ob_ref_local']}, "
+                     f"ob_ref_shared {facts.get('ob_ref_shared', 0):#x} ({facts.get('shared_flag')}), "
+                     f"ob_gc_bits {bits}")
     if facts.get("new_object") is not None:
         parts.append(f"now holds a {shown(str(facts.get('new_type')))} at {facts['new_object']:#x}")
     if facts.get("object") is not None:
