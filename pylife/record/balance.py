@@ -21,7 +21,7 @@ legitimately; the analysis ranks, it does not convict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from ..cpython.culprit import culprit as culprit_of
 from ..cpython.culprit import is_user_frame
@@ -78,8 +78,14 @@ def site_of(stack: list[dict[str, Any]]) -> tuple[str, str | None, int | None, l
     return "?", None, None, [], True
 
 
+# Sites are keyed by function and file, not by line: a C function that increfs on
+# one line and decrefs on the next (or a Python function that binds a name and
+# drops it at its return) balances itself. The line shown is the first one seen.
+SiteKey = tuple[str, Optional[str]]
+
+
 def analyze(history: History) -> dict[str, Any]:
-    sites: dict[tuple[str, str | None, int | None], Site] = {}
+    sites: dict[SiteKey, Site] = {}
     zero_site: Site | None = None
     after_free = [e for e in history.events if e.kind in (ev.USE_AFTER_FREE, ev.DECREF_AFTER_FREE)]
     made = history.allocation if history.origin is not None else None
@@ -91,7 +97,7 @@ def analyze(history: History) -> dict[str, Any]:
         frames = [f for f in stack if f.get("function") not in REFCOUNT_HELPERS]
         is_python = not in_core and bool(chain) and frames[len(chain) - 1].get("kind") == "python"
         python = made.get("python") if made is not None and isinstance(made.get("python"), str) else None
-        made_site = sites[(function, file, line)] = Site(function, file, line, chain, python, in_core=in_core,
+        made_site = sites[(function, file)] = Site(function, file, line, chain, python, in_core=in_core,
                                                          is_python=is_python)
         made_site.increments += max(history.initial, 0)
     for event in history.events:
@@ -100,7 +106,7 @@ def analyze(history: History) -> dict[str, Any]:
         if event.kind not in (ev.INCREF, ev.DECREF, ev.ZERO, ev.NEGATIVE, ev.DECREF_AFTER_FREE) and not allocation:
             continue
         function, file, line, chain, in_core = site_of(event.stack)
-        key = (function, file, line)
+        key = (function, file)
         site = sites.get(key)
         if site is None:
             # The site frame itself (the chain's last frame, helpers skipped), not any same-named frame nearby.
@@ -167,17 +173,17 @@ def _c_caller(frames: list[dict[str, Any]], index: int) -> dict[str, Any] | None
     return None
 
 
-def _hand_to_c_callers(sites: dict[tuple[str, str | None, int | None], Site]) -> list[str]:
+def _hand_to_c_callers(sites: dict[SiteKey, Site]) -> list[str]:
     """Charge the unreleased increments of Python sites entered from C to that C caller."""
     notes = []
     for site in list(sites.values()):
         caller = site.c_caller
         if not site.is_python or caller is None or site.unreleased <= 0:
             continue
-        key = (str(caller.get("function")), caller.get("file"), caller.get("line"))
+        key = (str(caller.get("function")), caller.get("file"))
         owner = sites.get(key)
         if owner is None:
-            owner = sites[key] = Site(key[0], key[1], key[2], [site.function, key[0]], site.python,
+            owner = sites[key] = Site(key[0], key[1], caller.get("line"), [site.function, key[0]], site.python,
                                       culprit=culprit_of([caller]))
         moved = site.unreleased
         owner.increments += moved

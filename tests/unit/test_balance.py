@@ -264,3 +264,17 @@ def test_freed_while_still_referenced_is_noted() -> None:
     zero.message = "freed while dict 0x7f0000001000 (key 'db') still points to it"
     result = analyze(rec.history)
     assert any("dict 0x7f0000001000 (key 'db')" in n and "never counted" in n for n in result["notes"])
+
+
+def test_a_function_that_increfs_on_one_line_and_decrefs_on_the_next_is_balanced() -> None:
+    # buggy_touch: Py_INCREF(o) on one line, Py_DECREF(o) on the next, three times.
+    rec = Recording(initial=1)
+    for _ in range(3):
+        rec.add(+1, [x("Py_INCREF"), x("touch", 547), c("cfunction_vectorcall_O"), p("f", 20)])
+        rec.add(-1, [x("Py_DECREF"), x("touch", 548), c("cfunction_vectorcall_O"), p("f", 20)])
+    balance = analyze(rec.history)
+    assert balance["leak_candidates"] == []
+    # A real leak in the same function is still one site, shown at its first line.
+    rec.add(+1, [x("Py_INCREF"), x("touch", 547), c("cfunction_vectorcall_O"), p("f", 21)])
+    (candidate,) = analyze(rec.history)["leak_candidates"]
+    assert (candidate["function"], candidate["line"], candidate["unreleased"]) == ("touch", 547, 1)
