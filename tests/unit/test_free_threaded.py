@@ -16,7 +16,11 @@ Checked against CPython sources (the search tool's stored copies):
   owner stores local - 1 and calls _Py_MergeZeroLocalRefcount at 0, another
   thread calls _Py_DecRefShared; Py_SET_REFCNT from another thread writes
   ob_tid = 0, local = 0, shared = refcnt << 2 | _Py_REF_MERGED.
-- Include/internal/pycore_object.h: _Py_REF_DEFERRED (PY_SSIZE_T_MAX / 8).
+- Include/internal/pycore_object.h: _Py_REF_DEFERRED (PY_SSIZE_T_MAX / 8);
+  Objects/object.c (3.14+) _PyObject_SetDeferredRefcount writes ob_ref_shared =
+  _Py_REF_SHARED(_Py_REF_DEFERRED, 0), and Python/gc_free_threading.c
+  disable_deferred_refcounting subtracts the same.
+- Include/internal/pycore_gc.h (Py_GIL_DISABLED): _PyGC_BITS_TRACKED 1 ... DEFERRED 1 << 6.
 - Include/internal/pycore_debug_offsets.h (3.13): cookie[8], version,
   free_threaded (@16), then the groups; no group depends on Py_GIL_DISABLED
   (only the values do), so a "t" build's struct has the GIL build's shape,
@@ -200,8 +204,11 @@ def test_info_gives_type_refcount_and_an_unknown_verdict(image: FtImage) -> None
     assert (data["type"], data["refcnt"], data["immortal"], data["preview"]) == ("float", 5, False, "2.5"), data
     # mimalloc pages are not read: never a guessed ALIVE or FREED.
     assert data["verdict"] == "UNKNOWN" and any("mimalloc" in r for r in data["reasons"]), data
-    immortal = image.float(1.0, local=ft.IMMORTAL_REFCNT_LOCAL, tid=0)
-    assert run_json(image.py, ["info", hex(immortal)])["immortal"] is True
+    # Objects/object.c _Py_SetImmortalUntracked (Py_GIL_DISABLED): ob_tid = _Py_UNOWNED_TID, local =
+    # UINT32_MAX, shared = 0 and _PyGC_BITS_DEFERRED set: immortal wins over the deferred bias.
+    immortal = image.float(1.0, local=ft.IMMORTAL_REFCNT_LOCAL, tid=0, gc_bits=ft.GC_DEFERRED)
+    data = run_json(image.py, ["info", hex(immortal)])
+    assert (data["immortal"], data["refcnt"]) == (True, ft.IMMORTAL_INITIAL_REFCNT), data
 
 
 def test_gc_state_comes_from_ob_gc_bits(image: FtImage) -> None:
