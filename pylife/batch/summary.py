@@ -39,7 +39,8 @@ def text(report: dict[str, Any]) -> str:
         if crash.get("rerun"):
             lines.append(f"name the victim with: {escape(crash['rerun'])}")
     for item in report["objects"]:
-        state = "freed" if item["freed"] else ("LEAKED" if item["leaked"] else "alive")
+        state = ("freed" if item["freed"] else "LEAKED" if item["leaked"]
+                 else "not an object at this address (its data, not a count)" if item.get("foreign") else "alive")
         line = f"{item['address']:#x} {escape(item['type'])}: {item['events']} events, {state}"
         if item["freed"]:
             line += f" by {_site(item['free_site'])}"

@@ -58,6 +58,10 @@ class Event:
                    get("python"), list(get("stack") or []), get("message"))
 
 
+# The type recorded for such an occupant (recorder.py), e.g. "(no object header here: inside a tuple object)".
+FOREIGN_TYPE_PREFIX = "(no object header here"
+
+
 @dataclass
 class History:
     """One object's recorded life at one address.
@@ -77,6 +81,11 @@ class History:
     allocated_at: int | None = None  # seq of the allocation event, when it was recorded (a followed occupant)
     origin: str | None = None  # "watch --type NAME" when a type watch started it at the allocation
     allocation: dict[str, Any] | None = None  # where it was allocated: tid, function, python, stack
+
+    @property
+    def foreign(self) -> bool:
+        """A followed block's occupant whose header is not at the address: the word is its data, not a count."""
+        return self.type.startswith(FOREIGN_TYPE_PREFIX)
 
     @property
     def key(self) -> tuple[int, int]:

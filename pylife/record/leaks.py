@@ -36,7 +36,7 @@ def summarize_history(history: History, refcnt: int | None, watched: bool) -> di
     reused = history.closed is not None and history.closed.startswith("memory reused")
     if history.freed_at is not None or reused:
         status = "freed"
-    elif history.type.startswith("(no object header"):
+    elif history.foreign:
         status = "foreign"
     elif history.closed == "unwatched by the user":
         status = "unwatched"

@@ -318,7 +318,7 @@ class Recorder:
             tp = objects.type_of(address)
             kind, phase = tp.qualified, "alive"
         except PylifeError:  # the new object's header is elsewhere in the block: the word is its data
-            kind, phase = f"(no object header here: inside a {self._new_occupant(objects, watch)})", "foreign"
+            kind, phase = f"{ev.FOREIGN_TYPE_PREFIX}: inside a {self._new_occupant(objects, watch)})", "foreign"
         history = History(address, kind, initial=0, occupancy=old.occupancy + 1, allocated_at=event.seq)
         self.histories[history.key] = history
         self.run_keys.append(history.key)

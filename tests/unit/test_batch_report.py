@@ -156,3 +156,16 @@ def test_a_run_ended_by_stop_on_says_so() -> None:
     document = build([], result)
     assert document["stopped_by_pylife"] and document["exit"] == {"code": None, "signal": None}
     assert "stopped by --stop-on" in summary.text(document)
+
+
+def test_a_foreign_occupant_of_a_followed_address_is_neither_leaked_nor_a_count() -> None:
+    # watch --address: a tuple iterator whose it_index falls on the watched word (PYTHONMALLOC=debug, 3.12).
+    inside = History(VICTIM, f"{ev.FOREIGN_TYPE_PREFIX}: inside a tuple_iterator object)", initial=0, occupancy=1)
+    inside.events.append(Event(1, 1, -3617008641903833651, 1, ev.WRITE, "tupleiter_next", None, None,
+                               [frame("tupleiter_next", LIBPYTHON)]))
+    document = build([inside], {"exit": {"code": 0, "signal": None}, "steps": []})
+    (item,) = document["objects"]
+    assert item["foreign"] and not item["leaked"] and item["final_refcnt"] is None
+    assert document["findings"]["leaks"] == 0
+    assert "not an object at this address" in summary.text(document)
+    assert "refcount" not in summary.text(document).splitlines()[-1]
