@@ -247,7 +247,11 @@ def test_diagnose_names_the_use_after_free(root: Path, debugger: str, build_name
     assert data["kind"] == "use-after-free", data["summary"]
     (victim,) = [o for o in data["objects"] if o["address"] == truth["victim"]]
     assert victim["verdict"] == "FREED" and any("0xDD" in r for r in victim["reasons"]), victim
-    assert [o for o in data["objects"] if o["verdict"] not in ("ALIVE", "UNKNOWN")] == [victim], data["objects"]
+    # Other freed blocks a register still points at (diagnose searches registers into
+    # 0xDD fill) are FREED on the same evidence; nothing is called CORRUPT.
+    for other in [o for o in data["objects"] if o["verdict"] not in ("ALIVE", "UNKNOWN")]:
+        assert other["verdict"] == "FREED" and any("0xDD" in r for r in other["reasons"]), data["objects"]
+        assert other is victim or other["source"].startswith("register"), data["objects"]
     if build_name.startswith("3.12"):
         alive = [o for o in data["objects"] if o["verdict"] == "ALIVE"]
         assert alive and not any("bytes into its block" in r for o in alive for r in o["reasons"]), alive

@@ -28,6 +28,11 @@ from .test_watch import BUGGY, build
 HERE = Path(__file__).resolve().parent
 MINORS = ("3.12", *SID_RELEASES)
 N = 20
+# The two runs' work directories reach the program's environment (PYLIFE_SCENARIO_OUT,
+# PYLIFE_LOG_DIR): names of one length keep every string, and so the victim's
+# address, the same in both runs.
+BARE = "barewp"
+assert len(BARE) == len("pylife")
 BREAK = {"gdb": "break buggy_refcnt", "lldb": "breakpoint set -n buggy_refcnt"}
 LOAD = {"gdb": "python import sys; sys.path.insert(0, {here!r}); import bare_watch",
         "lldb": "script import sys; sys.path.insert(0, {here!r}); import bare_watch"}
@@ -69,11 +74,11 @@ def count_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                             for d in DEBUGGERS for m in MINORS])
 def test_pylife_counts_what_a_bare_watchpoint_counts(count_root: Path, debugger: str, minor: str) -> None:
     recorded = _run(count_root, debugger, minor, "pylife")
-    bare = _run(count_root, debugger, minor, "bare")
+    bare = _run(count_root, debugger, minor, BARE)
     assert recorded.truth and bare.truth and recorded.truth["victim"] == bare.truth["victim"], \
         "both runs must watch the same address (ASLR is off under the debugger)"
     assert bare.record("result").error is None, bare.describe()
-    counted = json.loads((count_root / f"{debugger}-{minor}-bare" / "bare.json").read_text())
+    counted = json.loads((count_root / f"{debugger}-{minor}-{BARE}" / "bare.json").read_text())
     (history,) = recorded.json("history")["objects"]
     events = history["events"]
     assert counted["changes"] >= 2 * N, (counted, bare.describe())
