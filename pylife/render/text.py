@@ -79,10 +79,10 @@ def _info(data: dict[str, Any], color: bool) -> str:
     refcnt = f"{data['refcnt']}" + (" (immortal)" if data["immortal"] else "")
     rows = [
         ("type", f"{shown(data['type'])} ({data['type_address']:#x})"),
-        ("refcount", refcnt),
+        ("refcnt", refcnt),
         ("size", "unknown" if data["size"] is None else f"{data['size']} bytes"),
         ("gc", gc_text),
-        ("value", data["preview"]),
+        ("preview", data["preview"]),
     ]
     rows += _verdict_rows(data)
     rows += [("note", note) for note in data["notes"]]

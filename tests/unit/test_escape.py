@@ -88,4 +88,4 @@ def test_tables_keep_number_like_text_as_written() -> None:
 
 def test_float_value_one_point_zero_in_info(py: FakePython) -> None:
     text = execute(session_of(py), ["info", hex(py.float(1.0))])
-    assert any(line.split()[1:] == ["1.0"] for line in text.splitlines() if line.startswith("value")), text
+    assert any(line.split()[1:] == ["1.0"] for line in text.splitlines() if line.startswith("preview")), text
