@@ -14,7 +14,6 @@ excluded); pystack is timed as a whole process. Prints ratios, asserts nothing.
 
 from __future__ import annotations
 
-import glob
 import json
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "benchmarks" / "recursion_target.py"
@@ -45,12 +46,6 @@ lldb.debugger.GetCommandInterpreter().HandleCommand(command, result)
 elapsed = time.perf_counter() - start
 print("PYLIFE-BENCH " + json.dumps({{"seconds": elapsed, "lines": (result.GetOutput() or "").count("\n"), "error": result.GetError()}}))
 """
-
-
-def interpreter(minor: str) -> Path | None:
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or str(Path.home() / ".pyenv")
-    found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"))
-    return Path(found[-1]) if found else None
 
 
 def _measure(output: str) -> float:

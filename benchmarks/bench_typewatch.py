@@ -21,22 +21,17 @@ extra microseconds per loop iteration. Asserts nothing.
 
 from __future__ import annotations
 
-import glob
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench_common import interpreter, minor_and_iterations
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "benchmarks" / "alloc_target.py"
 MODES = {"none": None, "NoSuchType": "NoSuchType", "Watched": "Watched", "deque": "collections.deque"}
-
-
-def interpreter(minor: str) -> Path | None:
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or str(Path.home() / ".pyenv")
-    found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"))
-    return Path(found[-1]) if found else None
 
 
 def run(debugger: str, python: Path, type_name: str | None, env: dict[str, str]) -> float:
@@ -60,11 +55,7 @@ def run(debugger: str, python: Path, type_name: str | None, env: dict[str, str])
 
 
 def main(argv: list[str]) -> int:
-    iterations = 5000
-    if "--iterations" in argv:
-        iterations = int(argv[argv.index("--iterations") + 1])
-        del argv[argv.index("--iterations"):argv.index("--iterations") + 2]
-    minor = argv[0] if argv else "3.12"
+    minor, iterations = minor_and_iterations(argv, 5000)
     python = interpreter(minor)
     if python is None:
         print(f"CPython {minor} is not installed")

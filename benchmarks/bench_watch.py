@@ -17,12 +17,13 @@ asserts nothing.
 
 from __future__ import annotations
 
-import glob
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_common import interpreter, minor_and_iterations
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "benchmarks" / "refcount_target.py"
@@ -66,12 +67,6 @@ lldb.debugger.HandleCommand("continue")
 """
 
 
-def interpreter(minor: str) -> Path | None:
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() or str(Path.home() / ".pyenv")
-    found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python{minor}"))
-    return Path(found[-1]) if found else None
-
-
 def run_gdb(python: Path, body: str, work: Path, env: dict[str, str]) -> float:
     script = work / "drive_gdb.py"
     script.write_text(body)
@@ -94,11 +89,7 @@ def run_lldb(python: Path, body: str, work: Path, env: dict[str, str]) -> float:
 
 
 def main(argv: list[str]) -> int:
-    iterations = 2500
-    if "--iterations" in argv:
-        iterations = int(argv[argv.index("--iterations") + 1])
-        del argv[argv.index("--iterations"):argv.index("--iterations") + 2]
-    minor = argv[0] if argv else "3.12"
+    minor, iterations = minor_and_iterations(argv, 2500)
     python = interpreter(minor)
     if python is None:
         print(f"CPython {minor} is not installed")
