@@ -15,7 +15,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state, debug_header
 from ..cpython.culprit import describe
@@ -29,14 +29,12 @@ from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from . import follow
+from .context import TargetContext
 from .events import Event, History
 from .free_writes import allocator_write
 from .leaks import last_refcount, summarize
 from .store import JsonlLog
 from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
-
-if TYPE_CHECKING:  # the session owns the recorder
-    from ..session import Session
 
 ZERO_SCAN_SECONDS = 1.0  # the referrer scan at a watched object's decrement to zero
 HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
@@ -101,7 +99,7 @@ class Recorder:
         if path != self.log.path:
             self.log = JsonlLog(path)
 
-    def watch(self, session: Session, address: int, options: WatchOptions,
+    def watch(self, session: TargetContext, address: int, options: WatchOptions,
               arm: Callable[[int, int, OnHit], int], origin: str | None = None,
               allocation: dict[str, object] | None = None) -> tuple[Watch, list[str]]:
         """Watch the object at ``address``; ``origin`` and ``allocation``: a type
@@ -222,7 +220,7 @@ class Recorder:
 
     # ---- hot path -------------------------------------------------------------
 
-    def on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
+    def on_hit(self, session: TargetContext, watch: Watch, hit: WatchHit) -> bool:
         """Record one write to the watched count; True means stop at the prompt."""
         try:
             return self._on_hit(session, watch, hit)
@@ -234,7 +232,7 @@ class Recorder:
                                      f"{type(exc).__name__}: {exc}"
             return True
 
-    def _on_hit(self, session: Session, watch: Watch, hit: WatchHit) -> bool:
+    def _on_hit(self, session: TargetContext, watch: Watch, hit: WatchHit) -> bool:
         target = session.target
         mem = Memory(target)
         runtime = session.runtime(mem)
@@ -326,7 +324,7 @@ class Recorder:
         watch.phase = phase
         return history
 
-    def capture(self, session: Session, tid: int | None, depth: int) -> dict[str, object]:
+    def capture(self, session: TargetContext, tid: int | None, depth: int) -> dict[str, object]:
         """Where the thread is now (a new object's allocation): its merged C + Python stack."""
         mem = Memory(session.target)
         objects = Objects(mem, session.runtime(mem).layout)
@@ -385,7 +383,7 @@ class Recorder:
             self._tails[key] = tail
         return (inner + tail)[:depth]
 
-    def _python_frames(self, session: Session, mem: Memory, objects: Objects, tid: int | None) -> list[PyFrame]:
+    def _python_frames(self, session: TargetContext, mem: Memory, objects: Objects, tid: int | None) -> list[PyFrame]:
         if tid is None:
             return []
         if self._codes is None or self._codes.objects.layout is not objects.layout:

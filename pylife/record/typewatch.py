@@ -29,15 +29,23 @@ disarmed (their condition becomes false).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..cpython.objects import TPFLAGS_HEAPTYPE, Objects
 from ..errors import NotLive, PylifeError, UserError
 from ..target import BreakHit, Memory, ObjectTypeIs, TargetKind
-from .recorder import HARDWARE_SLOTS, WatchOptions
+from .context import TargetContext
+from .recorder import HARDWARE_SLOTS, Recorder, WatchOptions
 
-if TYPE_CHECKING:
-    from ..session import Session
+
+class WatchContext(TargetContext, Protocol):
+    """What a type watch needs of the session that owns it (pylife/session.py; no import back):
+    the target, and the recorder that watches each new instance."""
+
+    @property
+    def recorder(self) -> Recorder: ...
+
+    def apply_pending(self) -> None: ...
 
 TYPE_READY = "PyType_Ready"
 ALLOCATORS = ("PyType_GenericAlloc", "_PyObject_New", "_PyObject_NewVar", "_PyObject_GC_New", "_PyObject_GC_NewVar")
@@ -105,7 +113,7 @@ class TypeWatcher:
 
     # ---- commands ---------------------------------------------------------
 
-    def add(self, session: Session, name: str, max_objects: int, options: WatchOptions) -> TypeWatch:
+    def add(self, session: WatchContext, name: str, max_objects: int, options: WatchOptions) -> TypeWatch:
         if session.target.kind is TargetKind.CORE:
             raise NotLive("cannot watch on a core file: post-mortem has no future")
         name = name.strip()
@@ -120,7 +128,7 @@ class TypeWatcher:
         self.arm(session)
         return watch
 
-    def remove(self, session: Session, name: str) -> TypeWatch:
+    def remove(self, session: WatchContext, name: str) -> TypeWatch:
         watch = self.watches.pop(name, None)
         if watch is None:
             raise UserError(f"type {name} is not watched (see pylife watches)")
@@ -147,7 +155,7 @@ class TypeWatcher:
 
     # ---- arming (at safe points: commands, new modules, stops) --------------
 
-    def arm(self, session: Session) -> None:
+    def arm(self, session: WatchContext) -> None:
         """Create whatever hooks can be created now; idempotent and cheap when all are set."""
         for watch in self.watches.values():
             try:
@@ -155,7 +163,7 @@ class TypeWatcher:
             except PylifeError as exc:
                 watch.last_error = str(exc)
 
-    def _arm(self, session: Session, watch: TypeWatch) -> None:
+    def _arm(self, session: WatchContext, watch: TypeWatch) -> None:
         target = session.target
         if watch.ready_hook is None:
             watch.ready_hook = target.break_at(TYPE_READY, 0, None, lambda hit: self.on_type_ready(session, watch, hit))
@@ -172,11 +180,11 @@ class TypeWatcher:
                     watch.alloc_hooks[key] = target.break_at(
                         function, offset, watch.condition(function), lambda hit: self.on_allocation(session, watch, hit))
 
-    def _update_conditions(self, session: Session, watch: TypeWatch) -> None:
+    def _update_conditions(self, session: WatchContext, watch: TypeWatch) -> None:
         for (function, _offset), handle in watch.alloc_hooks.items():
             session.target.set_condition(handle, watch.condition(function))
 
-    def _resolve_existing(self, session: Session, watch: TypeWatch) -> None:
+    def _resolve_existing(self, session: WatchContext, watch: TypeWatch) -> None:
         """At a stop, the type may exist already: heap types are on the GC lists."""
         from .typefind import find_types  # the GC walk: only needed at a stop
 
@@ -193,7 +201,7 @@ class TypeWatcher:
 
     # ---- hooks (inside the debugger's callbacks: never raise) ---------------
 
-    def on_type_ready(self, session: Session, watch: TypeWatch, hit: BreakHit) -> bool:
+    def on_type_ready(self, session: WatchContext, watch: TypeWatch, hit: BreakHit) -> bool:
         """PyType_Ready(type) entered: is ``type`` (rdi) the one named?"""
         try:
             mem = Memory(session.target)
@@ -213,7 +221,7 @@ class TypeWatcher:
             watch.last_error = f"internal error in the PyType_Ready hook: {type(exc).__name__}: {exc}"
         return False
 
-    def on_allocation(self, session: Session, watch: TypeWatch, hit: BreakHit) -> bool:
+    def on_allocation(self, session: WatchContext, watch: TypeWatch, hit: BreakHit) -> bool:
         """An allocation function returns a new instance (rax) of a watched type."""
         try:
             return self._on_allocation(session, watch, hit)
@@ -223,7 +231,7 @@ class TypeWatcher:
             watch.last_error = f"internal error on new instance {hit.rax:#x}: {type(exc).__name__}: {exc}"
         return False
 
-    def _on_allocation(self, session: Session, watch: TypeWatch, hit: BreakHit) -> bool:
+    def _on_allocation(self, session: WatchContext, watch: TypeWatch, hit: BreakHit) -> bool:
         address = hit.rax
         if watch.done or address == 0:
             return False
@@ -259,7 +267,7 @@ class TypeWatcher:
             self._update_conditions(session, watch)
         return False
 
-    def _free_a_slot(self, session: Session) -> bool:
+    def _free_a_slot(self, session: WatchContext) -> bool:
         """Hand the slot of a freed instance (watched by type) to the new one."""
         recorder = session.recorder
         for address, old in list(recorder.watches.items()):
@@ -274,11 +282,11 @@ class TypeWatcher:
         return [w.to_json() for w in self.watches.values()]
 
 
-def _has_process(session: Session) -> bool:
+def _has_process(session: WatchContext) -> bool:
     return session.target.current_thread() is not None
 
 
-def _allocators_of(session: Session, mem: Memory, address: int) -> tuple[str, ...]:
+def _allocators_of(session: WatchContext, mem: Memory, address: int) -> tuple[str, ...]:
     """The allocation functions that make instances of the type at ``address``.
 
     A Python class (a heap type whose tp_dealloc is typeobject.c's
@@ -295,7 +303,7 @@ def _allocators_of(session: Session, mem: Memory, address: int) -> tuple[str, ..
     return ALLOCATORS
 
 
-def _type_names(session: Session, mem: Memory, address: int) -> tuple[str, str] | None:
+def _type_names(session: WatchContext, mem: Memory, address: int) -> tuple[str, str] | None:
     """(tp_name, module-qualified name) of a type being readied.
 
     Read loosely: before PyType_Ready a static type's ob_type may still be
