@@ -14,6 +14,8 @@ is the LWP, and its address is pthread_self().
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import UnreadableMemory
 from .target import Memory, Target
 
@@ -51,3 +53,29 @@ def pthreads_by_tid(target: Target, mem: Memory) -> dict[int, int]:
         except UnreadableMemory:
             continue
     return result
+
+
+class ThreadPointers:
+    """Both adapters' ``thread_pointer``: the debugger's fs_base when it has one,
+    else glibc's thread list, read at most once per ``stop_key()``.
+
+    gdb reads $fs_base; lldb-16 has no such register (added in lldb 17), live
+    or in cores. The key is the adapter's: anything that changes when the
+    program may have run (lldb's stop id; gdb's count of stops and hits)."""
+
+    def __init__(self, target: Target, stop_key: Callable[[], object]) -> None:
+        self._target = target
+        self._stop_key = stop_key
+        self._table: tuple[object, dict[int, int]] | None = None
+
+    def forget(self) -> None:
+        self._table = None
+
+    def get(self, tid: int, register: int | None) -> int | None:
+        """``register``: the fs_base the debugger read, None when it could not."""
+        if register is not None:
+            return register
+        key = self._stop_key()
+        if self._table is None or self._table[0] != key:
+            self._table = (key, pthreads_by_tid(self._target, Memory(self._target)))
+        return self._table[1].get(tid)

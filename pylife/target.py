@@ -297,6 +297,25 @@ class Target(Protocol):
         Default: None (unknown)."""
         return None
 
+    # ---- process events (pylife.lifecycle calls these, in its one order) ----
+
+    def safe_point(self) -> None:
+        """Work the adapter had to put off until breakpoints may be created and
+        deleted (deletions asked inside a callback, break_at hooks pending on a
+        module now loaded). Default: nothing to do."""
+        return None
+
+    def forget_symbols(self) -> None:
+        """Images were loaded or unloaded: drop caches keyed by pc or address
+        (symbolized frames, section tables). Default: nothing cached."""
+        return None
+
+    def forget_process(self) -> None:
+        """The process is gone (exited, killed, replaced): drop what the adapter
+        keeps per process (callback registrations, thread tables), after pylife
+        removed its handles. Default: nothing kept."""
+        return None
+
 
 class Memory:
     """Typed little-endian reads over a Target, with a small page cache.

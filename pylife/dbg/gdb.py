@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import gdb
 
-from .. import env, linkmap
+from .. import env, lifecycle, linkmap
 from ..commands import CommandFailed, execute, help_text
-from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
+from ..glibc import ThreadPointers
 from ..render.color import stdout_is_terminal, wants_color
 from ..session import Session
 from ..target import (
@@ -58,6 +58,7 @@ class GdbTarget(Target):
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
         self._hooks: dict[int, _Hook] = {}  # break_at handle -> its hook (pending while .breakpoint is None)
         self._doomed: list[gdb.Breakpoint] = []  # disabled inside a stop(): deleted at the next safe point
+        self.pthreads = ThreadPointers(self, lambda: (self.inferior.pid, _runs.count))
 
     @property
     def kind(self) -> TargetKind:
@@ -124,12 +125,14 @@ class GdbTarget(Target):
         thread = self._thread(tid)
         if thread is None:
             return None
+        register: int | None = None
         with _KeepSelection():
             try:
                 thread.switch()
-                return int(gdb.parse_and_eval("$fs_base")) & ((1 << 64) - 1)
+                register = int(gdb.parse_and_eval("$fs_base")) & ((1 << 64) - 1)
             except gdb.error:
-                return None
+                pass
+        return self.pthreads.get(tid, register)
 
     def current_thread(self) -> int | None:
         thread = gdb.selected_thread()
@@ -196,6 +199,12 @@ class GdbTarget(Target):
             self._doomed.append(breakpoint)
         else:
             breakpoint.delete()
+
+    def forget_symbols(self) -> None:
+        self.symbols.clear()  # libraries moved: pcs mean something else
+
+    def forget_process(self) -> None:
+        self.pthreads.forget()
 
     def safe_point(self) -> None:
         """Delete what stop() methods disabled; set pending hooks whose symbol is now loaded."""
@@ -398,12 +407,11 @@ class _RefcountWatchpoint(gdb.Breakpoint):
         except gdb.error:
             pc = None
         with _callbacks:
-            stop = self._on_hit(WatchHit(tid, pc))
-        if stop:
-            message = session_for(gdb.selected_inferior()).stop_message()
-            if message:
-                gdb.write(message + "\n")
-        return stop
+            outcome = lifecycle.watch_hit(session_for(gdb.selected_inferior()), self._on_hit, WatchHit(tid, pc),
+                                          self.number)
+        if outcome.message:
+            gdb.write(outcome.message + "\n")
+        return outcome.stop
 
 
 class _CallbackDepth:
@@ -413,12 +421,21 @@ class _CallbackDepth:
 
     def __enter__(self) -> None:
         _CallbackDepth.depth += 1
+        _runs.count += 1  # the program ran up to this hit
 
     def __exit__(self, *exc: object) -> None:
         _CallbackDepth.depth -= 1
 
 
+class _Runs:
+    """Counts stops, resumes and hits: gdb has no stop id, and a table read at one
+    stop (glibc's thread list) is stale once the program ran."""
+
+    count = 0
+
+
 _callbacks = _CallbackDepth()
+_runs = _Runs()
 _hook_numbers = itertools.count(1)
 
 
@@ -574,49 +591,34 @@ def session_for(inferior: gdb.Inferior) -> Session:
     return session
 
 
-def _reset_all(_event: object = None) -> None:
+def _modules_changed(_event: object = None) -> None:
+    # A library was loaded (libpython during `run`) or all were dropped: pending hooks may be placed.
     for session in _sessions.values():
-        session.reset()
-        if isinstance(session.target, GdbTarget):
-            session.target.symbols.clear()  # libraries moved: pcs mean something else
+        lifecycle.modules_changed(session)
+        lifecycle.safe_point(session)
 
 
 def _on_exit(event: object = None) -> None:
-    _reset_all()
     # gdb.ExitedEvent.exit_code is absent when gdb does not know it (e.g. after `kill`).
     status = getattr(event, "exit_code", None)
     for session in _sessions.values():
-        screen = exit_screen(session, int(status) if status is not None else None)
+        screen = lifecycle.exit_summary(session, int(status) if status is not None else None)
         if screen:
             gdb.write(screen)
-        for handle in session.recorder.forget_process() + session.type_watcher.forget_process():
-            session.target.remove(handle)
-        _safe_point(session)
-
-
-def _safe_point(session: Session) -> None:
-    if isinstance(session.target, GdbTarget):
-        session.target.safe_point()
-    session.at_safe_point()
+        lifecycle.process_gone(session)
 
 
 def _on_stop(_event: object = None) -> None:
-    # Safe point to delete watchpoints retired inside stop() callbacks.
+    _runs.count += 1
     for session in _sessions.values():
-        _safe_point(session)
-        session.forget_python_frame()  # like gdb's frame selection: gone at the next stop
+        lifecycle.safe_point(session)  # delete watchpoints retired inside stop() callbacks
+        lifecycle.ran(session)
 
 
 def _on_resume(_event: object = None) -> None:
+    _runs.count += 1
     for session in _sessions.values():
-        session.forget_python_frame()
-
-
-def _on_new_objfile(_event: object = None) -> None:
-    # A library was loaded (libpython during `run`): pending hooks can be placed.
-    _reset_all()
-    for session in _sessions.values():
-        _safe_point(session)
+        lifecycle.ran(session)
 
 
 class PylifeCommand(gdb.Command):
@@ -626,7 +628,7 @@ class PylifeCommand(gdb.Command):
     def invoke(self, argument: str, from_tty: bool) -> None:
         env.warn_missing_once(gdb.write)
         session = session_for(gdb.selected_inferior())
-        _safe_point(session)
+        lifecycle.safe_point(session)
         try:
             output = execute(session, gdb.string_to_argv(argument), color=_color())
         except CommandFailed as exc:
@@ -638,8 +640,8 @@ def register() -> None:
     PylifeCommand.__doc__ = help_text()
     PylifeCommand()
     _PylifeHit()
-    gdb.events.new_objfile.connect(_on_new_objfile)
-    gdb.events.clear_objfiles.connect(_reset_all)
+    gdb.events.new_objfile.connect(_modules_changed)
+    gdb.events.clear_objfiles.connect(_modules_changed)
     gdb.events.exited.connect(_on_exit)
     gdb.events.stop.connect(_on_stop)
     gdb.events.cont.connect(_on_resume)

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import lldb  # type: ignore[import-not-found]
 
-from .. import cexpr, env, glibc
+from .. import cexpr, env, lifecycle
 from ..commands import DESCRIPTION, CommandFailed, execute, help_text
-from ..commands.leaks import exit_screen
 from ..errors import UnreadableMemory, UserError
+from ..glibc import ThreadPointers
 from ..render.color import stdout_is_terminal, wants_color
 from ..session import Session
 from ..target import (
@@ -32,7 +32,6 @@ from ..target import (
     FrameArgument,
     FrameArguments,
     FrameSymbols,
-    Memory,
     Module,
     NativeFrame,
     ObjectTypeIs,
@@ -76,7 +75,7 @@ class LldbTarget(Target):
     def __init__(self, target: lldb.SBTarget) -> None:
         # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
         self.target = target
-        self._pthreads: tuple[tuple[int, int], dict[int, int]] | None = None
+        self.pthreads = ThreadPointers(self, self._stop_key)
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
         self._exit_breakpoint: int | None = None  # see _hook_exit
@@ -200,14 +199,14 @@ class LldbTarget(Target):
 
     def thread_pointer(self, tid: int) -> int | None:
         # lldb-16 has no fs_base register on x86-64 Linux (added in lldb 17),
-        # live or in cores: read glibc's thread list instead, once per stop.
-        process = self.process
-        if not process.IsValid():
+        # live or in cores: glibc's thread list answers, read once per stop.
+        if not self.process.IsValid():
             return None
-        stop = (int(process.GetUniqueID()), int(process.GetStopID()))
-        if self._pthreads is None or self._pthreads[0] != stop:
-            self._pthreads = (stop, glibc.pthreads_by_tid(self, Memory(self)))
-        return self._pthreads[1].get(tid)
+        return self.pthreads.get(tid, None)
+
+    def _stop_key(self) -> tuple[int, int]:
+        process = self.process
+        return (int(process.GetUniqueID()), int(process.GetStopID())) if process.IsValid() else (0, 0)
 
     def current_thread(self) -> int | None:
         thread = self.process.GetSelectedThread() if self.process.IsValid() else None
@@ -337,10 +336,13 @@ class LldbTarget(Target):
                 offsets.append(int(instruction.GetAddress().GetLoadAddress(self.target)) - address)
         return offsets
 
-    def process_changed(self) -> None:
-        """Another process (or none): drop its symbol cache and delete pylife's watchpoints."""
+    def forget_symbols(self) -> None:
         self.symbols.clear()
-        self._pthreads = None
+
+    def forget_process(self) -> None:
+        """Another process (or none): pylife removed its handles; drop what is left of
+        the old process's registrations (keyed by its unique id) and thread table."""
+        self.pthreads.forget()
         for key in [k for k, (owner, _hook) in _watch_hooks.items() if owner is self]:
             del _watch_hooks[key]
             self.target.DeleteWatchpoint(key[1])
@@ -727,6 +729,9 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
     if hook is None:
         return False
     target, on_hit = hook
+    entry = next((e for e in _entries if e.session.target is target), None)
+    if entry is None:
+        return False
     code = _trap_code(thread)
     if code is not None and code != TRAP_HWBKPT:
         # lldb-16 reports any later SIGTRAP of the thread (the program's own
@@ -737,17 +742,11 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
               f"not a write to watched memory: stopped")
         return True
     # The hit's own thread: inside the callback lldb's selected thread may lag.
-    try:
-        stop = on_hit(WatchHit(int(thread.GetThreadID()), int(frame.GetPC())))
-    except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
-        print(f"pylife: watchpoint {wp.GetID()}: internal error: {type(exc).__name__}: {exc}")
-        return True
-    if stop:
-        entry = next((e for e in _entries if e.session.target is target), None)
-        message = entry.session.stop_message() if entry is not None else None
-        if message:
-            print(message)
-    return bool(stop)
+    hit = WatchHit(int(thread.GetThreadID()), int(frame.GetPC()))
+    outcome = lifecycle.watch_hit(entry.session, on_hit, hit, int(wp.GetID()))
+    if outcome.message:
+        print(outcome.message, flush=True)
+    return outcome.stop
 
 
 def on_exit_breakpoint(frame: lldb.SBFrame, location: lldb.SBBreakpointLocation) -> bool:
@@ -762,13 +761,10 @@ def on_exit_breakpoint(frame: lldb.SBFrame, location: lldb.SBBreakpointLocation)
         error = lldb.SBError()
         value = register.GetValueAsUnsigned(error, 0)
         status = int(value) & 0xFF if error.Success() else None
-    try:
-        screen = exit_screen(entry.session, status)
-    except Exception as exc:  # never a traceback, never a stop on the way out
-        screen = f"pylife: cannot summarize at exit: {type(exc).__name__}: {exc}\n"
+    screen = lifecycle.exit_summary(entry.session, status)
     if screen:
-        print(screen, end="")
-    return False
+        print(screen, end="", flush=True)
+    return False  # never a stop on the way out
 
 
 class _Entry:
@@ -805,18 +801,14 @@ def session_for(target: lldb.SBTarget) -> Session:
     )
     previous, entry.fingerprint = entry.fingerprint, fingerprint
     if previous is not None and previous[2] and previous[:3] != fingerprint[:3]:
-        # Another process (or none): its watches are over, like gdb's exited event.
-        entry.session.recorder.forget_process()
-        entry.adapter.process_changed()
-        for handle in entry.session.type_watcher.forget_process():  # hooks into the old process's modules
-            entry.adapter.remove(handle)
-    if previous != fingerprint:
-        entry.session.reset()
+        lifecycle.process_gone(entry.session)  # another process (or none): like gdb's exited event
+    elif previous != fingerprint:
+        lifecycle.modules_changed(entry.session)
     stop_id = int(process.GetStopID()) if process.IsValid() else -1
-    if stop_id != entry.stop_id:  # the process ran since `pylife frame`: drop its selection, like lldb's
+    if stop_id != entry.stop_id:  # the process ran since the last command
         entry.stop_id = stop_id
-        entry.session.forget_python_frame()
-    entry.session.at_safe_point()  # watchpoints retired inside callbacks, pending type watches
+        lifecycle.ran(entry.session)
+    lifecycle.safe_point(entry.session)  # watchpoints retired inside callbacks, pending type watches
     return entry.session
 
 
