@@ -291,6 +291,11 @@ class Target(Protocol):
         disassembler; empty while no loaded module defines it."""
         ...
 
+    def function_at(self, pc: int) -> tuple[str, str | None] | None:
+        """(function name, image path) of the code at ``pc``, from the symbol
+        tables; None when no symbol covers it. Default: None (cannot tell)."""
+        return None
+
     def program_arguments(self) -> tuple[str, ...] | None:
         """The debugged program and its arguments (argv), as the debugger launched it
         or as the core recorded it (ELF cores keep at most 80 characters of it).

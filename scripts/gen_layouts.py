@@ -147,6 +147,15 @@ FIELDS: list[tuple[str, list[str]]] = [
     ("_PyInterpreterFrame.is_entry", ["off(_PyInterpreterFrame, is_entry)"]),
     ("_PyInterpreterFrame.owner", ["off(_PyInterpreterFrame, owner)"]),
     ("_PyInterpreterFrame.stackpointer", ["off(_PyInterpreterFrame, stackpointer)"]),
+    # 3.11/3.12: the value stack's top as an index into localsplus (pycore_frame.h int stacktop)
+    ("_PyInterpreterFrame.stacktop", ["off(_PyInterpreterFrame, stacktop)"]),
+    # <= 3.10 value stack (Include/cpython/frameobject.h): f_valuestack; 3.10 f_stackdepth;
+    # 3.8/3.9 f_stacktop (NULL while the frame runs: ceval keeps the top in a C local)
+    ("PyFrameObject.f_valuestack", ["off(PyFrameObject, f_valuestack)"]),
+    ("PyFrameObject.f_stackdepth", ["off(PyFrameObject, f_stackdepth)"]),
+    ("PyFrameObject.f_stacktop", ["off(PyFrameObject, f_stacktop)"]),
+    ("PyCodeObject.co_stacksize", ["off(PyCodeObject, co_stacksize)"]),
+    ("PyCodeObject.co_names", ["off(PyCodeObject, co_names)"]),
     ("_PyInterpreterFrame.localsplus", ["off(_PyInterpreterFrame, localsplus)"]),
     # Owner of the eval loop's on-C-stack entry frame (pycore_frame.h / pycore_interpframe_structs.h
     # enum _frameowner): FRAME_OWNED_BY_INTERPRETER (3) in 3.14+, FRAME_OWNED_BY_CSTACK (3) in 3.12/3.13.

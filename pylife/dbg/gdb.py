@@ -273,6 +273,26 @@ class GdbTarget(Target):
         kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT)
         return sum(1 for b in gdb.breakpoints() if b.is_valid() and b.number > 0 and b.enabled and b.type in kinds)
 
+    def function_at(self, pc: int) -> tuple[str, str | None] | None:
+        name = None
+        try:
+            block = gdb.block_for_pc(pc)
+            while block is not None and block.function is None:
+                block = block.superblock
+            if block is not None and block.function is not None:
+                name = block.function.name
+        except RuntimeError:
+            pass
+        if name is None:  # no DWARF: the minimal symbol, "NAME in section .text of FILE"
+            try:
+                text = gdb.execute(f"info symbol {pc:#x}", to_string=True)
+            except gdb.error:
+                return None
+            if " in section " not in text:
+                return None
+            name = text.split(" in section ")[0].split(" + ")[0].strip()
+        return (str(name), _module_of(pc)) if name else None
+
     def program_arguments(self) -> tuple[str, ...] | None:
         program = _main_file()
         if self.kind is TargetKind.CORE:

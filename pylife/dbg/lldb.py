@@ -366,6 +366,15 @@ class LldbTarget(Target):
                 count += 1
         return count
 
+    def function_at(self, pc: int) -> tuple[str, str | None] | None:
+        resolved = self.target.ResolveLoadAddress(pc)
+        symbol = resolved.GetSymbol()
+        name = symbol.GetName() if symbol.IsValid() else None
+        if not name:
+            return None
+        module = resolved.GetModule()
+        return str(name), (module.GetFileSpec().fullpath if module.IsValid() else None)
+
     def program_arguments(self) -> tuple[str, ...] | None:
         """The launch arguments; on a core lldb-16 knows only the executable."""
         executable = self.target.GetExecutable()

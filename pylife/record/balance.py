@@ -12,6 +12,13 @@ from C, PyIter_Next on a generator, a callback's result -- belongs to that C
 caller. What such a Python site never released is charged to the first
 user C frame outside it (cpython/culprit.py), not to the Python line.
 
+A borrowed reference returned as new: when the interpreter's release that
+freed the object was of a call's result (the bytecode says so, at the
+release: cpython/handoff.py), the callee is a builtin whose C function is
+named, the watch was set before that call began, and no increment was
+recorded under that call, the count was never raised for the reference the
+call returned: that C function is the over-decref candidate.
+
 What it can know: only the changes recorded while watching. References
 taken before the watch started (the initial count) have no site, so a site
 with more decrements than increments may be releasing one of those
@@ -144,7 +151,11 @@ def analyze(history: History) -> dict[str, Any]:
         notes.append("A leak candidate is a site whose increments were never released by the same site; "
                      "a reference handed to a container or returned to a caller looks the same.")
     over: Site | None = None
-    if history.freed_at is not None:
+    borrowed = _borrowed_return(history)
+    if borrowed is not None:
+        over, why = borrowed
+        notes.append(why)
+    elif history.freed_at is not None:
         negatives = sorted((s for s in sites.values() if s.unreleased < 0),
                            key=lambda s: (s.in_core, s.is_python, -s.last_seq))
         if after_free:
@@ -160,6 +171,45 @@ def analyze(history: History) -> dict[str, Any]:
             "leak_candidates": [s.to_json() for s in leaks],
             "overdecref_candidate": over.to_json() if over else None,
             "notes": notes}
+
+
+def _borrowed_return(history: History) -> tuple[Site, str] | None:
+    """The C function that returned the freed object as a new reference without counting it
+    (see the module docstring), and the note that says why; None without that proof."""
+    zero = next((e for e in history.events if e.seq == history.freed_at and e.kind == ev.ZERO), None)
+    release = zero.release if zero is not None else None
+    if zero is None or not release or release.get("watched_before_call") is not True or not release.get("function"):
+        return None
+    function = str(release["function"])
+    frame = next((f for f in zero.stack if f.get("kind") == "python"), None)
+    if frame is None:
+        return None
+    call_line = release.get("call_line")
+    for event in history.events:
+        if event.seq >= zero.seq:
+            break
+        raised = event.delta > 0 or (event.kind == ev.REUSE and event.seq == history.allocated_at)
+        if raised and any(_same_call(f, frame, call_line, function) for f in event.stack):
+            return None  # the count was raised under that call: not a borrowed return
+    file = frame.get("file")
+    where = f"{str(file).rsplit('/', 1)[-1]}:" if file else ""
+    op = f" ({release.get('op')}{' ' + str(release['local']) if release.get('local') else ''})"
+    site = Site(function, None, None, [function], f"{frame.get('function')} ({file}:{call_line})", decrements=1,
+                last_seq=zero.seq, seqs=[zero.seq],
+                culprit={"kind": "native", "function": function, "file": None, "line": None,
+                         "module": release.get("module")})
+    note = (f"{function} returned the object to the interpreter without raising its count (a borrowed reference "
+            f"returned as new): the call {release.get('callee')} at {where}{call_line} raised no count while watched, "
+            f"and the interpreter's release at {where}{frame.get('line')}{op} then freed it.")
+    return site, note
+
+
+def _same_call(frame: dict[str, Any], caller: dict[str, Any], call_line: object, function: str) -> bool:
+    """``frame`` is the C function itself, or the caller's Python frame standing on the call's line."""
+    if frame.get("kind") == "native":
+        return frame.get("function") == function
+    return (frame.get("kind") == "python" and frame.get("function") == caller.get("function")
+            and frame.get("file") == caller.get("file") and frame.get("line") == call_line)
 
 
 def _c_caller(frames: list[dict[str, Any]], index: int) -> dict[str, Any] | None:

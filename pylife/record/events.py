@@ -33,6 +33,9 @@ class Event:
     python: str | None  # innermost Python frame, "function (file:line)"
     stack: list[dict[str, Any]] = field(default_factory=list)  # merged frames as in `pylife bt --json`
     message: str | None = None
+    # At a release by the interpreter: the call whose result it was, read from the bytecode
+    # (cpython/handoff.py), and whether the watch was set before that call began.
+    release: dict[str, Any] | None = None
 
     @property
     def delta(self) -> int:
@@ -49,13 +52,16 @@ class Event:
         data: dict[str, Any] = {} if address is None else {"address": address}
         data.update(seq=self.seq, tid=self.tid, old=self.old, new=self.new, kind=self.kind, writer=self.writer,
                     op=self.op, python=self.python, stack=self.stack, message=self.message)
+        if self.release is not None:  # rare: only the releases the bytecode explains
+            data["release"] = self.release
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
         get: Callable[[str], Any] = data.get  # a missing field reads as None, as before
         return cls(get("seq"), get("tid"), get("old"), get("new"), get("kind"), get("writer"), get("op"),
-                   get("python"), list(get("stack") or []), get("message"))
+                   get("python"), list(get("stack") or []), get("message"),
+                   get("release") if isinstance(get("release"), dict) else None)
 
 
 # The type recorded for such an occupant (recorder.py), e.g. "(no object header here: inside a tuple object)".

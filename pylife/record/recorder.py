@@ -20,6 +20,7 @@ from typing import Any
 from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state, debug_header
 from ..cpython.culprit import describe
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
+from ..cpython.handoff import call_release
 from ..cpython.objects import Objects
 from ..cpython.referrers import find_referrers
 from ..cpython.runtime import Runtime
@@ -36,6 +37,7 @@ from .leaks import last_refcount, summarize
 from .store import JsonlLog
 from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
 
+MAX_POSITIONS = 4096  # Python frames read when a watch is set (Watch.positions)
 ZERO_SCAN_SECONDS = 1.0  # the referrer scan at a watched object's decrement to zero
 HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
 # All 8 bytes of ob_refcnt: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0])
@@ -68,6 +70,9 @@ class Watch:
     # Free-threaded builds: ob_ref_shared's watchpoint besides ob_ref_local's (one slot each).
     more_handles: list[int] = field(default_factory=list)
     slots: int = 1
+    # Where every Python frame of every thread stood when the watch was set: (code, code unit);
+    # None when a thread's frames could not be read. A call no frame was inside then began after.
+    positions: frozenset[tuple[int, int]] | None = None
 
     def handles(self) -> list[int]:
         return ([self.handle] if self.handle is not None else []) + self.more_handles
@@ -136,7 +141,8 @@ class Recorder:
                           allocation=allocation)
         preheader = layout.preheader_size(tp.flags, objects.is_gc(address, tp))
         watch = Watch(history, field_address, fields[0][2], options, last=refcnt, block=address - preheader,
-                      block_size=objects.size(address, tp), slots=len(fields))
+                      block_size=objects.size(address, tp), slots=len(fields),
+                      positions=self._positions(session, mem, objects))
         # Nothing is recorded unless every watchpoint and the log work.
         try:
             for index, (_name, offset, size) in enumerate(fields):
@@ -254,8 +260,11 @@ class Recorder:
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
         kind, message = self._classify(target, watch, objects, old, new, writer, native, written)
+        release = None
         if kind == ev.ZERO:
             message = self._still_referenced(mem, runtime, objects, watch)
+            if op is not None:
+                release = self._release(target, objects, watch, python[0])
         if kind == ev.ALLOCATOR:
             new = written
         self.seq += 1
@@ -269,7 +278,7 @@ class Recorder:
                 site, watch.history.address, old, new, victim, watch.history), victim
         event = Event(self.seq, tid, old, new, kind, writer, op,
                       f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
-                      stack, message)
+                      stack, message, release)
         closed: History | None = None
         if kind == ev.REUSE and watch.options.follow:
             closed, history = history, self._next_occupant(watch, objects, event)
@@ -298,6 +307,33 @@ class Recorder:
         if kind == ev.REUSE and closed is None:
             self.log.close(history)
         return self._should_stop(watch, event)
+
+    @staticmethod
+    def _release(target: Target, objects: Objects, watch: Watch, frame: PyFrame) -> dict[str, Any] | None:
+        """The call whose result the interpreter is releasing, and whether the watch saw all of it."""
+        found = call_release(target, objects, frame)
+        if found is None:
+            return None
+        positions = watch.positions
+        covered = positions is not None and not any(
+            code == found.code and found.call - 1 <= unit <= found.release_end for code, unit in positions)
+        return found.to_json(covered)
+
+    def _positions(self, session: TargetContext, mem: Memory, objects: Objects) -> frozenset[tuple[int, int]] | None:
+        """(code, code unit) of every Python frame of every thread now (bounded)."""
+        codes = CodeCache(objects)
+        found: set[tuple[int, int]] = set()
+        try:
+            for thread in python_threads(mem, session.runtime(mem)):
+                for frame in walk(mem, objects, codes, first_frame(mem, objects, thread.tstate), limit=MAX_POSITIONS):
+                    if frame.error or frame.code is None or frame.instr_index is None:
+                        return None
+                    found.add((frame.code.address, frame.instr_index))
+                    if len(found) > MAX_POSITIONS:
+                        return None
+        except PylifeError:
+            return None
+        return frozenset(found)
 
     @staticmethod
     def _stale_victim(watch: Watch, kind: str, stack: list[dict[str, Any]]) -> History | None:

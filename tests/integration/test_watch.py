@@ -141,6 +141,18 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
         held = re.search(r"freed while (dict 0x[0-9a-f]+ \(key 'db'\)) still points to it", zero["message"] or "")
         assert held, zero
         assert any(held.group(1) in n for n in balance["notes"]), balance["notes"]
+        # Point 7: the bytecode at the release (DELETE_FAST db) says db was stored from the call
+        # buggy.get_borrowed(...), whose C function raised no count while watched: it is the candidate.
+        assert zero["release"] == {"op": "DELETE_FAST", "local": "db", "call_line": zero["release"]["call_line"],
+                                   "callee": "buggy.get_borrowed", "function": "buggy_get_borrowed",
+                                   "module": zero["release"]["module"], "watched_before_call": True}, zero
+        releasing = next(f for f in zero["stack"] if f["kind"] == "python")
+        assert zero["release"]["call_line"] == releasing["line"] - 1
+        top = balance["overdecref_candidate"]
+        assert top["function"] == "buggy_get_borrowed" and top["culprit"]["function"] == "buggy_get_borrowed", balance
+        assert any(n.startswith("buggy_get_borrowed returned the object to the interpreter without raising its count")
+                   and "(DELETE_FAST db) then freed it" in n for n in balance["notes"]), balance["notes"]
+        assert "buggy_get_borrowed" in session.record("balance_text").output
     else:
         assert history["freed_at"] is not None
         zero = next(e for e in events if e["seq"] == history["freed_at"])

@@ -69,6 +69,7 @@ class FakeTarget(Target):
         self.largest_read = 0
         self.unwind_calls = 0
         self.argv: tuple[str, ...] | None = None  # what program_arguments() answers
+        self.functions: dict[int, tuple[str, str | None]] = {}  # pc -> what function_at() answers
 
     def clone(self) -> FakeTarget:
         """An independent copy of the image, symbols and modules."""
@@ -85,6 +86,7 @@ class FakeTarget(Target):
         twin.sections = list(self.sections)
         twin.breakpoints = {h: list(b) for h, b in self.breakpoints.items()}
         twin.returns = {k: list(v) for k, v in self.returns.items()}
+        twin.functions = dict(self.functions)
         return twin
 
     # ---- the image -----------------------------------------------------------
@@ -330,6 +332,9 @@ class FakeTarget(Target):
 
     def program_arguments(self) -> tuple[str, ...] | None:
         return self.argv
+
+    def function_at(self, pc: int) -> tuple[str, str | None] | None:
+        return self.functions.get(pc)
 
     def evaluate_address(self, expression: str, allow_call: bool = False) -> int:
         self.last_allow_call = allow_call

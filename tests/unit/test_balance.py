@@ -278,3 +278,64 @@ def test_a_function_that_increfs_on_one_line_and_decrefs_on_the_next_is_balanced
     rec.add(+1, [x("Py_INCREF"), x("touch", 547), c("cfunction_vectorcall_O"), p("f", 21)])
     (candidate,) = analyze(rec.history)["leak_candidates"]
     assert (candidate["function"], candidate["line"], candidate["unreleased"]) == ("touch", 547, 1)
+
+
+# ---- a borrowed reference returned as new (issue 10, point 7) ---------------------------------
+
+RELEASE = {"op": "DELETE_FAST", "local": "db", "call_line": 11, "callee": "ext.get_borrowed", "function": "get_borrowed",
+           "module": EXT, "watched_before_call": True}
+DEL_DB = [c("_PyEval_EvalFrameDefault"), p("scenario", 12), p("<module>", 3)]
+
+
+def _released_by_the_interpreter(release: dict[str, Any] | None, before: list[list[dict[str, Any]]] = ()) -> History:
+    """A history whose object was freed by the interpreter's DELETE_FAST of a call's result."""
+    rec = Recording(initial=1 + len(before))
+    for stack in before:  # decrements balancing references held before the watch
+        rec.add(-1, stack)
+    zero = rec.add(-1, DEL_DB)
+    zero.op, zero.release = "DELETE_FAST", release
+    return rec.history
+
+
+def test_a_call_result_freed_by_the_interpreter_names_the_c_function_that_returned_it() -> None:
+    result = analyze(_released_by_the_interpreter(dict(RELEASE)))
+    over = result["overdecref_candidate"]
+    assert set(over) == CANDIDATE_KEYS
+    assert (over["function"], over["increments"], over["decrements"], over["events"]) == ("get_borrowed", 0, 1, [1])
+    assert over["culprit"] == {"kind": "native", "function": "get_borrowed", "file": None, "line": None, "module": EXT}
+    assert over["python"] == "scenario (/src/app.py:11)"
+    assert ("get_borrowed returned the object to the interpreter without raising its count (a borrowed reference "
+            "returned as new): the call ext.get_borrowed at app.py:11 raised no count while watched, and the "
+            "interpreter's release at app.py:12 (DELETE_FAST db) then freed it.") in result["notes"]
+    assert not any("may be legitimate" in n for n in result["notes"])
+
+
+@pytest.mark.parametrize("why", ["watch set during the call", "incref under the call", "incref by the C function",
+                                 "no release facts"])
+def test_without_the_whole_proof_a_free_is_not_blamed_on_the_call(why: str) -> None:
+    release: dict[str, Any] | None = dict(RELEASE)
+    rec = Recording(initial=1)
+    if why == "watch set during the call":
+        release["watched_before_call"] = False  # type: ignore[index]
+    elif why == "incref under the call":  # something under the call raised the count (then dropped it elsewhere)
+        rec.add(+1, [c("Py_INCREF"), c("dict_getitem"), c("cfunction_call"), p("scenario", 11)])
+        rec.add(-1, [c("Py_DECREF"), p("other", 40)])
+    elif why == "incref by the C function":
+        rec.add(+1, [x("Py_INCREF"), x("get_borrowed", 20), c("cfunction_call"), p("elsewhere", 2)])
+        rec.add(-1, [c("Py_DECREF"), p("other", 40)])
+    else:
+        release = None
+    zero = rec.add(-1, DEL_DB)
+    zero.op, zero.release = "DELETE_FAST", release
+    result = analyze(rec.history)
+    assert result["overdecref_candidate"] is None or result["overdecref_candidate"]["function"] != "get_borrowed"
+    assert not any("borrowed reference returned as new" in n for n in result["notes"])
+    assert any("no later use was recorded, so the free may be legitimate" in n for n in result["notes"])
+
+
+def test_release_facts_survive_the_log() -> None:
+    history = _released_by_the_interpreter(dict(RELEASE))
+    zero = history.events[-1]
+    again = Event.from_json(json.loads(json.dumps(zero.to_json())))
+    assert again.release == RELEASE
+    assert "release" not in history.events[-1].__class__(1, 1, 1, 2, ev.INCREF, None, None, None).to_json()
