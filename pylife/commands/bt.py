@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..cpython.frames import CodeCache, PyFrame, first_frame, walk
-from ..cpython.objects import Objects
-from ..cpython.stack import merge
+from ..cpython.thread_stack import MAX_NATIVE_FRAMES, StackReader
 from ..cpython.threads import PyThread, gil_holder, match_os_threads, python_threads
-from ..errors import PylifeError, UserError
+from ..errors import UserError
 from ..report import Report
 from ..session import Session
-from ..target import Memory, NativeFrame, ThreadInfo
+from ..target import ThreadInfo
 
 HELP = "merged C + Python backtrace of the current thread (--all: every thread)"
 
@@ -25,9 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-source", action="store_true", help="do not print source lines")
 
 
-MAX_NATIVE_FRAMES = 20_000
-
-
 def run(session: Session, args: argparse.Namespace) -> Report:
     if args.limit < 0:
         raise UserError("--limit must be >= 0")
@@ -35,7 +30,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     mem = session.memory()
     runtime = session.runtime(mem)
     objects = session.objects(mem)
-    codes = CodeCache(objects)
+    reader = StackReader(target)
     mode = "python" if args.python else "native" if args.native else "merged"
     os_threads = list(target.threads())
     py_threads = python_threads(mem, runtime)
@@ -49,39 +44,25 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     matched = {t.tstate for t in by_tid.values()}
     unmatched = [t for t in py_threads if t.tstate not in matched]
     limit = args.limit or None
+    # The C frames are unwound at most as deep as --limit asks.
+    native_limit = 0 if mode == "python" else limit or MAX_NATIVE_FRAMES
     threads_data = []
+
+    def add(os_thread: ThreadInfo | None, py_thread: PyThread | None) -> None:
+        stack = reader.read(mem, objects, runtime, os_thread.tid if os_thread else None,
+                            tstate=py_thread.tstate if py_thread else None, native_limit=native_limit)
+        threads_data.append({
+            "tid": os_thread.tid if os_thread else (py_thread.native_thread_id if py_thread else None),
+            "name": os_thread.name if os_thread else None,
+            "holds_gil": py_thread is not None and py_thread.tstate == holder,
+            "tstate": py_thread.tstate if py_thread else None,
+            "frames": [f.to_json() for f in stack.merged(mode, limit)],
+            "notes": stack.notes,
+        })
+
     for os_thread in selected:
-        threads_data.append(_thread(session, mem, objects, codes, os_thread, by_tid.get(os_thread.tid), holder, mode, limit))
+        add(os_thread, by_tid.get(os_thread.tid))
     if args.all:
         for thread in unmatched:  # e.g. a thread state whose OS thread is gone
-            threads_data.append(_thread(session, mem, objects, codes, None, thread, holder, mode, limit))
+            add(None, thread)
     return Report("bt", {"threads": threads_data, "show_source": not args.no_source})
-
-
-def _thread(session: Session, mem: Memory, objects: Objects, codes: CodeCache, os_thread: ThreadInfo | None,
-            py_thread: PyThread | None, holder: int | None, mode: str, limit: int | None) -> dict[str, object]:
-    """One thread's merged stack; the C frames are unwound at most as deep as --limit asks."""
-    python: list[PyFrame] = []
-    notes: list[str] = []
-    if py_thread is not None:
-        try:
-            python = list(walk(mem, objects, codes, first_frame(mem, objects, py_thread.tstate)))
-        except PylifeError as exc:
-            notes.append(f"Python frames unreadable: {exc}")
-    native: list[NativeFrame] = []
-    if os_thread is not None and mode != "python":
-        try:
-            native = list(session.target.native_frames(os_thread.tid, limit or MAX_NATIVE_FRAMES))
-        except PylifeError as exc:
-            notes.append(f"native frames unavailable: {exc}")
-    frames = merge(native, python, mode)
-    if limit is not None:
-        frames = frames[:limit]
-    return {
-        "tid": os_thread.tid if os_thread else (py_thread.native_thread_id if py_thread else None),
-        "name": os_thread.name if os_thread else None,
-        "holds_gil": py_thread is not None and py_thread.tstate == holder,
-        "tstate": py_thread.tstate if py_thread else None,
-        "frames": [f.to_json() for f in frames],
-        "notes": notes,
-    }

@@ -8,13 +8,11 @@ from typing import Any
 from ..batch.report import rerun_command
 from ..cpython import crash, liveness
 from ..cpython.culprit import culprit, describe
-from ..cpython.frames import CodeCache, first_frame, walk
 from ..cpython.objects import Objects
 from ..cpython.pymalloc_stats import corrupt_free_lists
 from ..cpython.referrers import find_referrers
 from ..cpython.runtime import Runtime
-from ..cpython.stack import merge
-from ..cpython.threads import match_os_threads, python_threads
+from ..cpython.thread_stack import StackReader
 from ..errors import PylifeError
 from ..record import events as ev
 from ..report import Report
@@ -160,15 +158,9 @@ def _freed_block_start(address: int, verdict: liveness.Verdict) -> bool:
 
 def _stack(session: Session, mem: Memory, objects: Objects, runtime: Runtime, tid: int | None,
            native: list[NativeFrame], notes: list[str]) -> list[dict[str, Any]]:
-    python = []
-    try:
-        threads = match_os_threads(python_threads(mem, runtime), session.target.threads(), session.target.thread_pointer)
-        thread = threads.get(tid) if tid is not None else None
-        if thread is not None:
-            python = list(walk(mem, objects, CodeCache(objects), first_frame(mem, objects, thread.tstate)))
-    except PylifeError as exc:
-        notes.append(f"Python frames unreadable: {exc}")
-    return [frame.to_json() for frame in merge(native, python, "merged")]
+    stack = StackReader(session.target).read(mem, objects, runtime, tid, native=native)
+    notes.extend(stack.notes)
+    return [frame.to_json() for frame in stack.merged()]
 
 
 def _rerun(target: Target, address: int) -> str:

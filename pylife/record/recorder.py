@@ -9,7 +9,6 @@ continues the inferior unless it returns True.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import tempfile
@@ -24,9 +23,10 @@ from ..cpython.handoff import call_release
 from ..cpython.objects import Objects
 from ..cpython.referrers import find_referrers
 from ..cpython.runtime import Runtime
-from ..cpython.stack import EVAL_FUNCTIONS, is_core_image, merge
-from ..cpython.threads import match_os_threads, python_threads
-from ..errors import NotLive, PylifeError, UnreadableMemory, UserError
+from ..cpython.stack import EVAL_FUNCTIONS, is_core_image
+from ..cpython.thread_stack import StackReader
+from ..cpython.threads import python_threads
+from ..errors import NotLive, PylifeError, UserError
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from . import follow
@@ -86,11 +86,7 @@ class Recorder:
         self.watches: dict[int, Watch] = {}
         self.seq = 0
         self.log = JsonlLog(log_path or default_log_path())
-        self._codes: CodeCache | None = None
-        self._tstates: dict[int, int] = {}  # OS tid -> tstate
-        self._tails: dict[tuple[int, int, int], list[NativeFrame]] = {}  # eval activation -> older C frames
-        self._frame_json: dict[tuple[object, ...], tuple[dict[str, object], str]] = {}
-        self._stacks: dict[tuple[object, ...], tuple[list[dict[str, object]], str]] = {}
+        self.stacks: StackReader | None = None  # the writers' stacks, caches kept across hits (thread_stack.py)
         self.pending_removals: list[int] = []  # watch handles to delete at the next safe point
         self.last_stop_message: str | None = None
         # Histories of the current process, in order (the leaks summary), and of the previous one.
@@ -203,10 +199,8 @@ class Recorder:
         self.watches.clear()
         if self.run_keys:
             self.last_run_keys, self.run_keys = self.run_keys, []
-        self._codes = None
-        self._tstates.clear()
-        self._tails.clear()
-        self._stacks.clear()
+        if self.stacks is not None:
+            self.stacks.forget()
         return handles
 
     def leaks(self, at_exit: bool = False, exit_status: int | None = None) -> dict[str, Any]:
@@ -255,8 +249,8 @@ class Recorder:
         watch.last = new
         objects = Objects(mem, runtime.layout)
         tid = hit.tid if hit.tid is not None else target.current_thread()
-        native = self._native_frames(target, tid, watch.options.depth) if tid is not None else []
-        python = self._python_frames(session, mem, objects, tid)
+        thread_stack = self._reader(target).read(mem, objects, runtime, tid, native_limit=watch.options.depth)
+        native, python = thread_stack.native, thread_stack.python
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
         kind, message = self._classify(target, watch, objects, old, new, writer, native, written)
@@ -268,8 +262,8 @@ class Recorder:
         if kind == ev.ALLOCATOR:
             new = written
         self.seq += 1
-        top = next((f for f in python if f.code is not None), None)
-        stack, stack_text = self._stack_json(native, python)
+        top = thread_stack.top_python()
+        stack, stack_text = self._reader(target).merged_json(thread_stack)
         history = watch.history
         victim = self._stale_victim(watch, kind, stack)
         if victim is not None:
@@ -363,80 +357,20 @@ class Recorder:
     def capture(self, session: TargetContext, tid: int | None, depth: int) -> dict[str, object]:
         """Where the thread is now (a new object's allocation): its merged C + Python stack."""
         mem = Memory(session.target)
-        objects = Objects(mem, session.runtime(mem).layout)
-        native = self._native_frames(session.target, tid, depth) if tid is not None else []
-        python = self._python_frames(session, mem, objects, tid)
-        top = next((f for f in python if f.code is not None), None)
-        stack, _text = self._stack_json(native, python)
+        runtime = session.runtime(mem)
+        reader = self._reader(session.target)
+        thread_stack = reader.read(mem, Objects(mem, runtime.layout), runtime, tid, native_limit=depth)
+        top = thread_stack.top_python()
+        stack, _text = reader.merged_json(thread_stack)
+        native = thread_stack.native
         return {"tid": tid, "function": native[0].function if native else None,
                 "python": f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
                 "stack": stack}
 
-    def _stack_json(self, native: list[NativeFrame], python: list[PyFrame]) -> tuple[list[dict[str, object]], str]:
-        """The merged stack as JSON dicts and as JSON text, each frame converted
-        once and each whole stack merged once: a loop repeats the same few
-        stacks (same C frames, same Python lines) at almost every hit."""
-        key = (tuple(native), tuple((f.code.address if f.code else f.address, f.line, f.activation, f.error)
-                                    for f in python))
-        cached = self._stacks.get(key)
-        if cached is not None:
-            return cached
-        frames = self._frame_json
-        if len(frames) > 50_000:
-            frames.clear()
-        result = []
-        texts = []
-        for frame in merge(native, python):
-            frame_key = (frame.kind, frame.address, frame.function, frame.line, frame.file)
-            entry = frames.get(frame_key)
-            if entry is None:
-                data = frame.to_json()
-                entry = frames[frame_key] = (data, json.dumps(data, separators=(",", ":")))
-            result.append(entry[0])
-            texts.append(entry[1])
-        if len(self._stacks) > 4096:
-            self._stacks.clear()
-        cached = self._stacks[key] = (result, "[" + ",".join(texts) + "]")
-        return cached
-
-    def _native_frames(self, target: Target, tid: int, depth: int) -> list[NativeFrame]:
-        """The writer's frames up to its eval loop, then the older frames.
-
-        Frames older than an eval-loop activation do not change while it runs,
-        so they are reused from the previous hit when that activation (pc and
-        stack pointer) is the same: only the few inner frames are unwound.
-        """
-        inner = list(target.native_frames(tid, depth, EVAL_FUNCTIONS))
-        if not inner or inner[-1].function not in EVAL_FUNCTIONS or inner[-1].sp is None or len(inner) >= depth:
-            return inner
-        key = (tid, inner[-1].pc, inner[-1].sp)
-        tail = self._tails.get(key)
-        if tail is None:
-            full = list(target.native_frames(tid, depth))
-            tail = full[len(inner):]
-            if len(self._tails) > 256:
-                self._tails.clear()
-            self._tails[key] = tail
-        return (inner + tail)[:depth]
-
-    def _python_frames(self, session: TargetContext, mem: Memory, objects: Objects, tid: int | None) -> list[PyFrame]:
-        if tid is None:
-            return []
-        if self._codes is None or self._codes.objects.layout is not objects.layout:
-            self._codes = CodeCache(objects)
-        self._codes.objects = objects  # fresh memory view, same cached code objects
-        tstate = self._tstates.get(tid)
-        if tstate is None:
-            runtime = session.runtime(mem)
-            matched = match_os_threads(python_threads(mem, runtime), session.target.threads(), session.target.thread_pointer)
-            self._tstates = {t: p.tstate for t, p in matched.items()}
-            tstate = self._tstates.get(tid)
-            if tstate is None:
-                return []
-        try:
-            return list(walk(mem, objects, self._codes, first_frame(mem, objects, tstate)))
-        except UnreadableMemory:
-            return []
+    def _reader(self, target: Target) -> StackReader:
+        if self.stacks is None or self.stacks.target is not target:
+            self.stacks = StackReader(target, persistent=True)
+        return self.stacks
 
     def _classify(self, target: Target, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
                   native: list[NativeFrame], written: int) -> tuple[str, str | None]:
