@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..frame_text import frame_site
 from ..render.text import escape, table
 
 
 def _site(site: dict[str, Any] | None) -> str:
     if not site:
         return "?"
-    where = f" ({site['file']}:{site['line']})" if site.get("file") else ""
-    return escape(f"{site.get('function')}{where}")
+    return escape(frame_site(site.get("function"), site.get("file"), site.get("line")))
 
 
 def text(report: dict[str, Any]) -> str:

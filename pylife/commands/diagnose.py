@@ -14,6 +14,7 @@ from ..cpython.referrers import find_referrers
 from ..cpython.runtime import Runtime
 from ..cpython.thread_stack import StackReader
 from ..errors import PylifeError
+from ..frame_text import frame_at
 from ..record import events as ev
 from ..report import Report
 from ..session import Session
@@ -205,7 +206,7 @@ def _summary(signal: str | None, code: int | None, fault: int | None, function: 
         lines.append(f"no signal{where}")
     python = next((f for f in stack if f["kind"] == "python"), None)
     if python is not None:
-        lines.append(f"Python: {python['function']} at {python['file']}:{python['line']}")
+        lines.append(f"Python: {frame_at(python['function'], python['file'], python['line'])}")
     lines.append(f"culprit: {describe(blame)}")
     lines.append(f"looks like {crash.EXPLANATIONS[kind]} [{kind}]: {evidence}")
     if held:

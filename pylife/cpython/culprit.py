@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..frame_text import frame_site
 from .stack import is_core_image
 
 # The C runtime and loader, whatever their version suffix.
@@ -76,6 +77,4 @@ def describe(frame: Mapping[str, Any] | None) -> str:
     """One line for text output: ``buggy_leak (buggy.c:35)``; "unknown" without a culprit."""
     if not frame:
         return "unknown"
-    file = frame.get("file")
-    where = f" ({str(file).rsplit('/', 1)[-1]}:{frame.get('line')})" if file else ""
-    return f"{frame.get('function')}{where}"
+    return frame_site(frame.get("function"), frame.get("file"), frame.get("line"), basename=True)

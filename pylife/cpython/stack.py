@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..frame_text import frame_at
 from ..target import NativeFrame
 from .frames import PyFrame
 
@@ -93,7 +94,7 @@ def merge(native: Sequence[NativeFrame], python: Sequence[PyFrame], mode: str = 
         group = groups.pop(activation, [])
         activation += 1
         if mode == "native" or not group:
-            label = ", ".join(f"{f.function} at {f.code.filename if f.code else '?'}:{f.line}" for f in group)
+            label = ", ".join(frame_at(f.function, f.code.filename if f.code else "?", f.line) for f in group)
             result.append(native_frame(frame, f"running {label}" if label else None))
         else:
             result.extend(python_frame(f) for f in group)

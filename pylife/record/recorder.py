@@ -27,6 +27,7 @@ from ..cpython.stack import EVAL_FUNCTIONS, is_core_image
 from ..cpython.thread_stack import StackReader
 from ..cpython.threads import python_threads
 from ..errors import NotLive, PylifeError, UserError
+from ..frame_text import frame_site
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from . import follow
@@ -271,7 +272,7 @@ class Recorder:
             kind, message, history = ev.USE_AFTER_FREE, follow.stale_message(
                 site, watch.history.address, old, new, victim, watch.history), victim
         event = Event(self.seq, tid, old, new, kind, writer, op,
-                      f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
+                      frame_site(top.function, top.code.filename, top.line) if top and top.code else None,
                       stack, message, release)
         closed: History | None = None
         if kind == ev.REUSE and watch.options.follow:
@@ -364,7 +365,7 @@ class Recorder:
         stack, _text = reader.merged_json(thread_stack)
         native = thread_stack.native
         return {"tid": tid, "function": native[0].function if native else None,
-                "python": f"{top.function} ({top.code.filename}:{top.line})" if top and top.code else None,
+                "python": frame_site(top.function, top.code.filename, top.line) if top and top.code else None,
                 "stack": stack}
 
     def _reader(self, target: Target) -> StackReader:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..frame_text import frame_line, frame_site
 from ..record.balance import site_of
 from .escape import escape_html
 
@@ -56,8 +57,7 @@ def _hex(value: object) -> str:
 def _site(site: dict[str, Any] | None) -> str:
     if not site:
         return '<span class="dim">none</span>'
-    where = f" ({site['file']}:{site['line']})" if site.get("file") else ""
-    return f"<code>{escape(site.get('function'))}{escape(where)}</code>"
+    return f"<code>{escape(frame_site(site.get('function'), site.get('file'), site.get('line')))}</code>"
 
 
 def _row(cells: list[str], header: bool = False) -> str:
@@ -114,11 +114,7 @@ def chart(item: dict[str, Any]) -> str:
 
 
 def _stack(frames: list[dict[str, Any]]) -> str:
-    lines = []
-    for number, frame in enumerate(frames):
-        where = f" at {frame['file']}:{frame.get('line')}" if frame.get("file") else ""
-        marker = "py" if frame.get("kind") == "python" else "c "
-        lines.append(f"#{number:<3} {marker} {frame.get('function')}{where}")
+    lines = [frame_line(number, frame, module=False) for number, frame in enumerate(frames)]
     return "<pre>" + escape_lines("\n".join(lines) or "(no frames)") + "</pre>"
 
 
@@ -164,8 +160,7 @@ def object_section(index: int, item: dict[str, Any]) -> str:
     alloc = ""
     if allocated:
         function, file, line, _chain, _in_core = site_of(allocated)  # the first frame outside the interpreter
-        where = f" ({file}:{line})" if file else ""
-        alloc = f"<details><summary>allocated by {escape(function + where)}</summary>{_stack(allocated)}</details>"
+        alloc = f"<details><summary>allocated by {escape(frame_site(function, file, line))}</summary>{_stack(allocated)}</details>"
     return (f'<section class="object" id="object-{index}"><h3>{_hex(item["address"])} '
             f"<code>{escape(item['type'])}</code></h3><p>{escape(item['events'])} events; {state}</p>{alloc}"
             f"{chart(item)}<h4>Balance</h4>{_balance(item)}<h4>Events</h4>{events_table(item)}</section>")

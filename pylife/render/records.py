@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cpython.culprit import describe
+from ..frame_text import frame_line
 from .escape import escape, shown
 from .tables import key_value_table, table
 
@@ -50,15 +51,6 @@ def watches(data: dict[str, Any], color: bool) -> str:
     return f"{head}\n{body}{types}\nlog: {data['log']}"
 
 
-def _frame_line(number: int, frame: dict[str, Any]) -> str:
-    where = ""
-    if frame.get("file"):
-        where = f" at {escape(str(frame['file']))}" + (f":{frame['line']}" if frame.get("line") else "")
-    module = f" [{escape(str(frame['module']))}]" if frame.get("module") else ""
-    marker = "py" if frame["kind"] == "python" else "c "
-    return f"  #{number:<3} {marker} {escape(str(frame['function']))}{where}{module}"
-
-
 def history(data: dict[str, Any], color: bool) -> str:
     if not data["objects"]:
         return "pylife: no history recorded (pylife watch ADDR, then continue)"
@@ -95,7 +87,7 @@ def event(data: dict[str, Any], color: bool) -> str:
             ("op", data["op"] or "-"), ("Python", escape(data["python"] or "-"))]
     if data.get("message"):
         rows.append(("message", escape(data["message"])))
-    stack = [_frame_line(i, f) for i, f in enumerate(data["stack"])]
+    stack = ["  " + frame_line(i, f, escape) for i, f in enumerate(data["stack"])]
     return key_value_table(rows) + "\nstack:\n" + "\n".join(stack)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..frame_text import frame_at, frame_line
 from ..report import Report
 from . import records
 from .escape import escape, shown
@@ -15,6 +16,14 @@ __all__ = ["escape", "key_value_table", "render", "table"]  # table helpers re-e
 
 def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
+
+
+def _green(text: str) -> str:
+    return f"\x1b[32m{text}\x1b[0m"
+
+
+def _plain(text: str) -> str:
+    return text
 
 
 def _allocator_text(facts: dict[str, Any]) -> str:
@@ -117,15 +126,8 @@ def _bt(data: dict[str, Any], color: bool) -> str:
         python = "" if thread["tstate"] else " (no Python thread state)"
         out.append(_bold(f"Thread {thread['tid']}{name}{gil}{python}", color))
         for number, frame in enumerate(thread["frames"]):
-            where = ""
-            if frame["file"]:
-                where = f" at {escape(frame['file'])}" + (f":{frame['line']}" if frame["line"] else "")
-            module = f" [{escape(frame['module'])}]" if frame.get("module") else ""
-            marker = "py" if frame["kind"] == "python" else "c "
-            function = escape(frame["function"])
-            if color and frame["kind"] == "python":
-                function = f"\x1b[32m{function}\x1b[0m"
-            out.append(f"  #{number:<3} {marker} {function}{where}{module}")
+            style = _green if color and frame["kind"] == "python" else _plain
+            out.append("  " + frame_line(number, frame, escape, style))
             if frame.get("note") and frame["kind"] == "native":
                 out.append(f"         {escape(frame['note'])}")
             if frame["kind"] == "python" and data.get("show_source"):
@@ -141,10 +143,9 @@ def _bt(data: dict[str, Any], color: bool) -> str:
 def _frame(data: dict[str, Any], color: bool) -> str:
     from .source import highlight, source_line
 
-    where = f" at {escape(data['file'])}" + (f":{data['line']}" if data["line"] else "") if data["file"] else ""
     state = "selected" if data["selected"] else "default"
     out = [_bold(f"Python frame #{data['frame']} of thread {data['tid']} ({state}; {data['frames']} frames)", color),
-           f"  {escape(data['function'])}{where}"]
+           f"  {frame_at(escape(data['function']), data['file'], data['line'], escape)}"]
     text = source_line(data["file"], data["line"])
     if text:
         out.append("    " + (highlight(text) if color else escape(text)))
@@ -192,10 +193,7 @@ def _diagnose(data: dict[str, Any], color: bool) -> str:
         out += [f"      {escape(reason)}" for reason in obj["reasons"]]
     if data["stack"]:
         out.append("stack:")
-        for number, frame in enumerate(data["stack"]):
-            where = f" at {escape(frame['file'])}:{frame['line']}" if frame.get("file") else ""
-            marker = "py" if frame["kind"] == "python" else "c "
-            out.append(f"  #{number:<3} {marker} {escape(frame['function'])}{where}")
+        out += ["  " + frame_line(number, frame, escape, module=False) for number, frame in enumerate(data["stack"])]
     out += [f"note: {escape(note)}" for note in data["notes"]]
     return "\n".join(out)
 
