@@ -9,7 +9,7 @@
   (embedded in 3.12, a pointer in 3.13); then the pool, size class and block
   state (free list, never handed out, allocated).
 - The ``PYTHONMALLOC=debug`` header (requested size, API byte, pad bytes) and
-  the 0xDD fill of freed blocks (§6).
+  the 0xDD fill of freed blocks (§6): in debug_hooks.py.
 - glibc's chunk header for blocks that came from ``malloc``: in glibc_malloc.py
   (re-exported here).
 
@@ -28,7 +28,8 @@ from ..errors import PylifeError, UnreadableMemory
 from ..symbols import static_symbol
 from ..target import Memory, Target
 from .allocator_shape import allocator_by_shape
-from .glibc_malloc import MAX_CHUNK, Chunk, glibc_chunk
+from .debug_hooks import DEBUG_HEADER
+from .glibc_malloc import Chunk, glibc_chunk
 from .layout import Layout
 from .runtime import Runtime, interpreters, main_interpreter
 
@@ -38,15 +39,6 @@ SMALL_REQUEST_THRESHOLD = 512
 POOL_OVERHEAD = 48  # sizeof(struct pool_header), all versions
 ALIGNMENT = 16
 NB_SMALL_SIZE_CLASSES = SMALL_REQUEST_THRESHOLD // ALIGNMENT
-
-# Objects/obmalloc.c, PYTHONMALLOC=debug (_PyMem_DebugRawAlloc): 2*SST header
-# {size_t size (big-endian); char api_id; 7 x FORBIDDENBYTE}, data, SST trailer.
-DEBUG_HEADER = 16
-DEBUG_TRAILER = 8
-FORBIDDENBYTE = 0xFD
-DEADBYTE = 0xDD
-CLEANBYTE = 0xCD
-DEBUG_APIS = {"r": "raw (PyMem_Raw*)", "m": "mem (PyMem_*)", "o": "object (PyObject_*)"}
 
 MAX_ARENAS = 1 << 20  # arena_object array entries we are willing to read
 MAX_INTERPRETER_STATES = 16
@@ -455,54 +447,6 @@ def pymalloc_lookup(target: Target, mem: Memory, runtime: Runtime, address: int)
     if not inside:
         return None, inside
     return pool_block(mem, runtime.layout, address, base), True
-
-
-# ---- PYTHONMALLOC=debug ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DebugHeader:
-    base: int  # p: what the underlying allocator returned
-    requested: int  # requested size, stored big-endian
-    api: str  # the API byte as text ('o', 'm', 'r', or e.g. '\\xdd')
-    pads_ok: bool  # bytes 9-15 are FORBIDDENBYTE
-    trailer_ok: bool | None  # the 8 bytes after the data; None when not checked
-    dead: bool  # the header is 0xDD fill: freed by the hooks
-
-    @property
-    def valid(self) -> bool:
-        return self.api in DEBUG_APIS and self.pads_ok
-
-    def facts(self) -> dict[str, Any]:
-        return {"debug_header": self.base, "debug_api": self.api, "debug_pads_ok": self.pads_ok,
-                "debug_requested_size": self.requested if self.valid else None, "debug_trailer_ok": self.trailer_ok}
-
-
-def debug_header(mem: Memory, data: int) -> DebugHeader | None:
-    """The hooks' header in front of ``data`` (the pointer they returned)."""
-    try:
-        raw = mem.read(data - DEBUG_HEADER, DEBUG_HEADER)
-    except UnreadableMemory:
-        return None
-    requested = struct.unpack(">Q", raw[:8])[0]
-    api = chr(raw[8]) if 0x20 <= raw[8] < 0x7F else f"\\x{raw[8]:02x}"
-    pads_ok = all(b == FORBIDDENBYTE for b in raw[9:16])
-    dead = all(b == DEADBYTE for b in raw[8:16])
-    trailer_ok: bool | None = None
-    if api in DEBUG_APIS and pads_ok and requested < MAX_CHUNK:
-        try:
-            trailer_ok = all(b == FORBIDDENBYTE for b in mem.read(data + requested, DEBUG_TRAILER))
-        except UnreadableMemory:
-            trailer_ok = None
-    return DebugHeader(data - DEBUG_HEADER, requested, api, pads_ok, trailer_ok, dead)
-
-
-def dead_fill(mem: Memory, address: int, size: int = 16, byte: int = DEADBYTE) -> bool:
-    """``size`` bytes of 0xDD at ``address``: what _PyMem_DebugRawFree leaves (or another fill byte)."""
-    try:
-        return mem.read(address, size) == bytes([byte]) * size
-    except UnreadableMemory:
-        return False
 
 
 def allocator_facts(allocator: Allocator) -> dict[str, Any]:

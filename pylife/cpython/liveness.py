@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import NotAnObject, PylifeError, UnreadableMemory
 from ..target import Memory, Target, TargetKind
 from . import allocators as al
-from . import free_threaded
+from . import debug_hooks, free_threaded
 from .objects import Objects, TypeInfo, plausible_pointer
 from .pool_shape import SHAPE_NOTE, pool_block_by_shape
 from .runtime import Runtime
@@ -256,7 +256,7 @@ class Assessor:
         hooks = self.allocator.header
         offset = address - block.block
         if self.allocator.debug_hooks:
-            header = al.debug_header(self.mem, block.block + hooks)
+            header = debug_hooks.debug_header(self.mem, block.block + hooks)
             if header is not None:
                 verdict.allocator.update(header.facts())
                 if header.valid and header.trailer_ok is False:
@@ -265,7 +265,7 @@ class Assessor:
         if block.state in (al.BlockState.FREE, al.BlockState.NEVER_USED):
             verdict.verdict = FREED
             verdict.reasons.append(block.why)
-            if al.dead_fill(self.mem, address + 8, 8):
+            if debug_hooks.dead_fill(self.mem, address + 8, 8):
                 verdict.reasons.append("filled with 0xDD: freed under PYTHONMALLOC=debug")
             if block.state is al.BlockState.FREE:
                 # Only the block's first word became the free-list link: ob_type survives.
@@ -294,12 +294,12 @@ class Assessor:
             verdict.reasons.append(block.why)
             verdict.reasons.append(f"the object is {offset} bytes into its block; its type's layout says {expected}")
             return verdict
-        if al.dead_fill(self.mem, address + 8, 8):
+        if debug_hooks.dead_fill(self.mem, address + 8, 8):
             verdict.verdict = FREED
             verdict.reasons.append(block.why)
             verdict.reasons.append("filled with 0xDD: freed under PYTHONMALLOC=debug")
             return verdict
-        if self.allocator.debug_hooks and al.dead_fill(self.mem, address + 8, 8, al.CLEANBYTE):
+        if self.allocator.debug_hooks and debug_hooks.dead_fill(self.mem, address + 8, 8, debug_hooks.CLEANBYTE):
             verdict.verdict = FREED
             verdict.reasons.append(block.why)
             verdict.reasons.append("ob_type is 0xCD fill: the block was freed and handed out again "
@@ -335,7 +335,7 @@ class Assessor:
                                f"size class {block.size}: an interior pointer, not an object start")
         return verdict
 
-    def _object_chunk(self, address: int, chunk: al.Chunk, header: al.DebugHeader | None) -> bool:
+    def _object_chunk(self, address: int, chunk: al.Chunk, header: debug_hooks.DebugHeader | None) -> bool:
         """Enough evidence that an object was allocated at ``address`` in this chunk."""
         if header is not None:
             return header.valid and header.api == "o"
@@ -376,7 +376,7 @@ class Assessor:
             facts["region"] = "unknown"
         # Under the debug hooks over pymalloc, a large request goes on to the
         # public PyMem_RawMalloc, whose own hooks add a second ('r') header.
-        raw = al.DEBUG_HEADER if self.allocator.debug_hooks and self.allocator.name == "pymalloc" else 0
+        raw = debug_hooks.DEBUG_HEADER if self.allocator.debug_hooks and self.allocator.name == "pymalloc" else 0
         pres = [self._preheader(address, tp)] if tp is not None else list(PREHEADERS)
         chunk: al.Chunk | None = None
         pre = pres[0]
@@ -389,10 +389,10 @@ class Assessor:
                 pre = candidate
                 facts.update(chunk.facts())
                 break
-        header = al.debug_header(self.mem, address - pre) if self.allocator.debug_hooks else None
+        header = debug_hooks.debug_header(self.mem, address - pre) if self.allocator.debug_hooks else None
         if header is not None:
             facts.update(header.facts())
-        dead = al.dead_fill(self.mem, address + 8, 8)
+        dead = debug_hooks.dead_fill(self.mem, address + 8, 8)
         if dead and self.allocator.debug_hooks:
             verdict.verdict = FREED
             if chunk is not None:

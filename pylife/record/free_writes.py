@@ -22,13 +22,14 @@ the writer, so the write is recognised by its value instead:
 from __future__ import annotations
 
 from ..cpython import allocators as al
+from ..cpython import debug_hooks
 from ..cpython.glibc_malloc import ALIGNMENT, MIN_CHUNK, PREV_INUSE, glibc_chunk
 from ..cpython.layout import Layout
 from ..cpython.pool_shape import pool_header_ok
 from ..errors import UnreadableMemory
 from ..target import Memory, Target
 
-DEAD_WORD = int.from_bytes(bytes([al.DEADBYTE]) * 8, "little")
+DEAD_WORD = int.from_bytes(bytes([debug_hooks.DEADBYTE]) * 8, "little")
 USER_SPACE = 1 << 47
 
 

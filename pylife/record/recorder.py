@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state, debug_header
+from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
 from ..cpython.culprit import describe
+from ..cpython.debug_hooks import debug_header
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.handoff import call_release
 from ..cpython.objects import Objects

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pylife.cpython import allocators as al
+from pylife.cpython import debug_hooks
 from pylife.session import Session
 from pylife.target import Memory
 
@@ -117,16 +118,16 @@ def test_debug_header(py: FakePython) -> None:
     heap = FakeObmalloc(py, debug_hooks=True)
     obj = heap.new_object(py.types["float"], 24)
     mem = Memory(py.target)
-    header = al.debug_header(mem, obj)
+    header = debug_hooks.debug_header(mem, obj)
     assert header is not None and header.valid and header.api == "o" and header.requested == 24
     assert header.trailer_ok is True and not header.dead
-    assert not al.dead_fill(mem, obj)
+    assert not debug_hooks.dead_fill(mem, obj)
     py.t.write_u8(obj + 24, 0)  # an overflow into the trailing pad
-    assert al.debug_header(Memory(py.target), obj).trailer_ok is False  # type: ignore[union-attr]
+    assert debug_hooks.debug_header(Memory(py.target), obj).trailer_ok is False  # type: ignore[union-attr]
     heap.free_object(obj, py.types["float"], 24)
-    dead = al.debug_header(Memory(py.target), obj)
+    dead = debug_hooks.debug_header(Memory(py.target), obj)
     assert dead is not None and not dead.valid and dead.api == "\\xdd" and dead.dead
-    assert al.dead_fill(Memory(py.target), obj)
+    assert debug_hooks.dead_fill(Memory(py.target), obj)
 
 
 def test_glibc_chunks(py: FakePython) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pylife.commands import execute
-from pylife.cpython import allocators as al
+from pylife.cpython import debug_hooks
 from pylife.record import events as ev
 from pylife.record import store
 from pylife.record.balance import analyze
@@ -200,19 +200,19 @@ def test_debug_hooks_reallocation_is_a_reuse_not_a_use_after_free(py: FakePython
     """PYTHONMALLOC=debug: the allocation starts 16 bytes before the object, so pymalloc's
     pool does not know the watched block; the hooks' header does. Seen for real: a
     tuple iterator's it_index (= 0, then 1) fell on a freed object's count."""
-    pad = py.heap.alloc(al.DEBUG_HEADER)
+    pad = py.heap.alloc(debug_hooks.DEBUG_HEADER)
     obj = py.float(2.5)
-    assert obj == pad + al.DEBUG_HEADER
+    assert obj == pad + debug_hooks.DEBUG_HEADER
 
     def header(valid: bool) -> None:
-        py.t.write(pad, (24).to_bytes(8, "big") + b"o" + bytes([al.FORBIDDENBYTE] * 7) if valid
-                   else bytes([al.DEADBYTE] * al.DEBUG_HEADER))
+        py.t.write(pad, (24).to_bytes(8, "big") + b"o" + bytes([debug_hooks.FORBIDDENBYTE] * 7) if valid
+                   else bytes([debug_hooks.DEADBYTE] * debug_hooks.DEBUG_HEADER))
 
     header(True)
     session, handle, _ = follow(py, obj)
     py.t.hit(handle, 0, by_eval_loop(py))
     header(False)
-    dead, clean = (int.from_bytes(bytes([fill] * 8), "little", signed=True) for fill in (al.DEADBYTE, al.CLEANBYTE))
+    dead, clean = (int.from_bytes(bytes([fill] * 8), "little", signed=True) for fill in (debug_hooks.DEADBYTE, debug_hooks.CLEANBYTE))
     py.t.hit(handle, dead, [core(py, "memset"), core(py, "_PyMem_DebugRawFree")])
     header(hooks_reallocated)
     py.t.hit(handle, clean, [core(py, "memset"), core(py, "_PyMem_DebugRawAlloc")])
