@@ -11,6 +11,6 @@ from pylife import env  # noqa: E402
 
 env.add_project_paths(_ROOT)
 
-from pylife.dbg import gdb as _pylife_gdb  # noqa: E402
+from pylife.dbg import gdb_events as _pylife_gdb  # noqa: E402
 
 _pylife_gdb.register()

@@ -11,7 +11,7 @@ from pylife import env  # noqa: E402
 
 env.add_project_paths(_ROOT)
 
-from pylife.dbg.lldb import PylifeCommand, register  # noqa: E402
+from pylife.dbg.lldb_events import PylifeCommand, register  # noqa: E402
 
 __all__ = ["PylifeCommand"]
 

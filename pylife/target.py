@@ -181,7 +181,7 @@ class Target(Protocol):
     """What the core may ask of a debugged program.
 
     Adapters and FakeTarget subclass it explicitly, so that the optional
-    capabilities below (``read_granule``, ``section_of``, ``stop_info``) come
+    capabilities below (``read_granule``, ``section_of``, ``stop_reason``...) come
     with their documented defaults; the core calls them unconditionally.
     """
 
@@ -265,10 +265,23 @@ class Target(Protocol):
         own ``watch``): they hold debug registers too. Default 0 (cannot tell)."""
         return 0
 
-    def stop_info(self, frames: int = 8) -> StopInfo | None:
-        """Why the selected thread stopped: signal, fault address, registers and
-        the arguments of its innermost ``frames`` frames. None without a
-        stopped thread, and by default (the adapter cannot tell)."""
+    # Why the selected thread stopped, in three primitives; pylife.stopinfo.read_stop_info
+    # assembles them (the register and frame loops) for both debuggers.
+
+    def stop_reason(self) -> StopReason | None:
+        """The selected thread and its signal, si_code, fault address, the debugger's
+        own words. None without a stopped thread, and by default (cannot tell)."""
+        return None
+
+    def stop_register(self, name: str) -> int | None:
+        """General-purpose register ``name`` (GENERAL_REGISTERS) of the selected
+        thread's innermost frame, unsigned. None when unreadable, and by default."""
+        return None
+
+    def stop_frame(self, index: int) -> FrameArguments | None:
+        """Frame ``index`` of the selected thread (0 innermost, inlined frames
+        counted): function, pc, arguments and locals in scope. None past the
+        outermost frame, and by default."""
         return None
 
     def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
@@ -442,6 +455,18 @@ class FrameArguments:
     pc: int
     arguments: tuple[FrameArgument, ...]
     locals: tuple[FrameArgument, ...] = ()  # its local variables in scope at the pc (debug info)
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """What Target.stop_reason answers: StopInfo without the registers and frames."""
+
+    tid: int | None
+    signal: str | None
+    code: int | None
+    fault_address: int | None
+    description: str | None = None
+    instruction: str | None = None
 
 
 @dataclass(frozen=True)

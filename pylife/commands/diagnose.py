@@ -18,6 +18,7 @@ from ..frame_text import frame_at
 from ..record import events as ev
 from ..report import Report
 from ..session import Session
+from ..stopinfo import read_stop_info
 from ..target import Memory, NativeFrame, StopInfo, Target
 
 HELP = "after a crash (SIGSEGV, SIGBUS, SIGABRT) or on a core: the signal, the objects involved and their verdicts, the kind of bug"
@@ -42,7 +43,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     notes: list[str] = []
     stop: StopInfo | None = None
     try:
-        stop = target.stop_info(max(1, args.frames))
+        stop = read_stop_info(target, max(1, args.frames))
     except PylifeError as exc:
         notes.append(f"stop details unavailable: {exc}")
     else:

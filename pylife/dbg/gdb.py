@@ -1,12 +1,11 @@
-"""GDB adapter: GdbTarget and the one `pylife` command.
+"""GDB adapter: GdbTarget, and one Session per inferior (session_for).
 
-Only translation lives here: gdb API <-> Target, argv <-> pylife.commands,
-PylifeError <-> gdb.GdbError.
+Only translation lives here: gdb API <-> Target. The breakpoints pylife sets
+are in gdb_breakpoints, gdb's events and the `pylife` command in gdb_events.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shlex
@@ -14,17 +13,13 @@ from collections.abc import Sequence
 
 import gdb
 
-from .. import env, lifecycle, linkmap
-from ..commands import CommandFailed, execute, help_text
+from .. import linkmap
 from ..errors import UnreadableMemory, UserError
 from ..glibc import ThreadPointers
-from ..render.color import stdout_is_terminal, wants_color
 from ..session import Session
 from ..target import (
     FAULT_SIGNALS,
-    GENERAL_REGISTERS,
     SIGNAL_NAMES,
-    BreakHit,
     FrameArgument,
     FrameArguments,
     FrameSymbols,
@@ -34,20 +29,18 @@ from ..target import (
     ObjectTypeIs,
     OnBreak,
     OnHit,
-    StopInfo,
+    StopReason,
     Symbol,
     Target,
     TargetKind,
     ThreadInfo,
-    WatchHit,
 )
+from .gdb_breakpoints import C_TYPE_OF_SIZE, HOOK_BASE, Hook, RefcountWatchpoint, callbacks, hook_numbers, hooks_by_number, runs
 
 _INFO_SYMBOL = re.compile(r"^.*? in section (\S+)(?: of (.+))?$")
 _MASK64 = (1 << 64) - 1
 # `disassemble` lines of return instructions: "   0x00007ffff7b0a4d6 <+54>:\tret"
 _RETURN_LINE = re.compile(r"^\s*(?:=>\s*)?0x[0-9a-f]+ <\+(\d+)>:\s+(?:(?:repz|rep|bnd|notrack)\s+)*retq?\b", re.M)
-# break_at handles live above gdb's breakpoint numbers (watch_write's handles).
-_HOOK_BASE = 1 << 32
 
 
 class GdbTarget(Target):
@@ -56,9 +49,9 @@ class GdbTarget(Target):
     def __init__(self, inferior: gdb.Inferior) -> None:
         self.inferior = inferior
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
-        self._hooks: dict[int, _Hook] = {}  # break_at handle -> its hook (pending while .breakpoint is None)
+        self._hooks: dict[int, Hook] = {}  # break_at handle -> its hook (pending while .breakpoint is None)
         self._doomed: list[gdb.Breakpoint] = []  # disabled inside a stop(): deleted at the next safe point
-        self.pthreads = ThreadPointers(self, lambda: (self.inferior.pid, _runs.count))
+        self.pthreads = ThreadPointers(self, lambda: (self.inferior.pid, runs.count))
 
     @property
     def kind(self) -> TargetKind:
@@ -173,9 +166,9 @@ class GdbTarget(Target):
         return frames
 
     def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
-        spec = f"*({_C_TYPE_OF_SIZE[size]} *) {address:#x}"
+        spec = f"*({C_TYPE_OF_SIZE[size]} *) {address:#x}"
         try:
-            watchpoint = _RefcountWatchpoint(spec, on_hit)
+            watchpoint = RefcountWatchpoint(spec, on_hit, lambda: session_for(self.inferior))
         except (gdb.error, RuntimeError) as exc:
             raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {exc}") from None
         return int(watchpoint.number)
@@ -183,7 +176,7 @@ class GdbTarget(Target):
     def remove(self, handle: int) -> None:
         hook = self._hooks.pop(handle, None)
         if hook is not None:
-            _hooks_by_number.pop(handle - _HOOK_BASE, None)
+            hooks_by_number.pop(handle - HOOK_BASE, None)
             if hook.breakpoint is not None:
                 self._delete(hook.breakpoint)
             return
@@ -194,7 +187,7 @@ class GdbTarget(Target):
     def _delete(self, breakpoint: gdb.Breakpoint) -> None:
         # gdb must not delete a breakpoint inside a stop() method: disabling it
         # frees its hardware slot at once, the deletion waits for a safe point.
-        if _callbacks.depth:
+        if callbacks.depth:
             breakpoint.enabled = False
             self._doomed.append(breakpoint)
         else:
@@ -222,8 +215,8 @@ class GdbTarget(Target):
 
     def break_at(self, symbol: str, offset: int, condition: ObjectTypeIs | None,
                  on_hit: OnBreak) -> int:
-        handle = _HOOK_BASE + next(_hook_numbers)
-        hook = self._hooks[handle] = _Hook(handle, symbol, offset, condition, on_hit)
+        handle = HOOK_BASE + next(hook_numbers)
+        hook = self._hooks[handle] = Hook(handle, symbol, offset, condition, on_hit)
         # Before `run` a symbol of a static executable resolves to its unrelocated
         # address: hooks are placed once there is a process (safe_point, new objfiles).
         address = self.symbol_address(symbol) if self.inferior.pid != 0 else None
@@ -326,7 +319,7 @@ class GdbTarget(Target):
             return None
         return match.group(1), (match.group(2) or _main_file() or "").strip()
 
-    def stop_info(self, frames: int = 8) -> StopInfo | None:
+    def stop_reason(self) -> StopReason | None:
         thread = gdb.selected_thread()
         if thread is None:
             return None
@@ -340,30 +333,25 @@ class GdbTarget(Target):
                 fault = int(siginfo["_sifields"]["_sigfault"]["si_addr"]) & _MASK64
         except (gdb.error, RuntimeError, ValueError):
             pass
+        return StopReason(thread.ptid[1] or thread.ptid[0], signal, code, fault)
+
+    def stop_register(self, name: str) -> int | None:
         try:
-            newest = gdb.newest_frame()
+            return int(gdb.newest_frame().read_register(name)) & _MASK64
+        except (gdb.error, ValueError):
+            return None
+
+    def stop_frame(self, index: int) -> FrameArguments | None:
+        try:
+            frame: gdb.Frame | None = gdb.newest_frame()
+            for _ in range(index):
+                frame = frame.older() if frame is not None else None
+            if frame is None:
+                return None
+            function, pc = frame.name(), frame.pc()
         except gdb.error:
-            return StopInfo(thread.ptid[1] or thread.ptid[0], signal, code, fault, None, {}, ())
-        registers: dict[str, int] = {}
-        for name in GENERAL_REGISTERS:
-            try:
-                registers[name] = int(newest.read_register(name)) & _MASK64
-            except (gdb.error, ValueError):
-                continue
-        arguments: list[FrameArguments] = []
-        frame: gdb.Frame | None = newest
-        while frame is not None and len(arguments) < frames:
-            try:
-                function, pc = frame.name(), frame.pc()
-            except gdb.error:
-                break
-            arguments.append(FrameArguments(function, pc, _frame_arguments(frame), _frame_arguments(frame, local=True)))
-            try:
-                frame = frame.older()
-            except gdb.error:
-                break
-        return StopInfo(thread.ptid[1] or thread.ptid[0], signal, code, fault, registers.get("rip"),
-                        registers, tuple(arguments))
+            return None
+        return FrameArguments(function, pc, _frame_arguments(frame), _frame_arguments(frame, local=True))
 
 
 def _split(command_line: str) -> list[str]:
@@ -404,135 +392,6 @@ def _frame_arguments(frame: gdb.Frame, local: bool = False) -> tuple[FrameArgume
                 value = None
             result.append(FrameArgument(symbol.name, type_name, value))
     return tuple(result)
-
-
-_C_TYPE_OF_SIZE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long"}
-
-
-class _RefcountWatchpoint(gdb.Breakpoint):
-    """A write watchpoint whose stop() records the hit and usually continues."""
-
-    def __init__(self, spec: str, on_hit: OnHit) -> None:
-        # internal: no "Hardware watchpoint N" chatter (--json prints one line); `pylife watches` lists them.
-        super().__init__(spec, gdb.BP_WATCHPOINT, gdb.WP_WRITE, internal=True)
-        self.silent = True
-        self._on_hit = on_hit
-
-    def stop(self) -> bool:
-        # Inside stop() gdb has selected the thread that hit, at its newest frame.
-        thread = gdb.selected_thread()
-        tid = (thread.ptid[1] or thread.ptid[0]) if thread is not None else None
-        try:
-            pc: int | None = gdb.newest_frame().pc()
-        except gdb.error:
-            pc = None
-        with _callbacks:
-            outcome = lifecycle.watch_hit(session_for(gdb.selected_inferior()), self._on_hit, WatchHit(tid, pc),
-                                          self.number)
-        if outcome.message:
-            gdb.write(outcome.message + "\n")
-        return outcome.stop
-
-
-class _CallbackDepth:
-    """How many pylife stop() methods are running (gdb forbids deleting breakpoints there)."""
-
-    depth = 0
-
-    def __enter__(self) -> None:
-        _CallbackDepth.depth += 1
-        _runs.count += 1  # the program ran up to this hit
-
-    def __exit__(self, *exc: object) -> None:
-        _CallbackDepth.depth -= 1
-
-
-class _Runs:
-    """Counts stops, resumes and hits: gdb has no stop id, and a table read at one
-    stop (glibc's thread list) is stale once the program ran."""
-
-    count = 0
-
-
-_callbacks = _CallbackDepth()
-_runs = _Runs()
-_hook_numbers = itertools.count(1)
-
-
-class _Hook:
-    """A break_at request: its gdb breakpoint once placed, and its condition's values.
-
-    The condition refers to convenience variables ($pylife_hN_I): changing the
-    watched types inside a stop() then only sets variables, it never edits a
-    breakpoint there."""
-
-    def __init__(self, handle: int, symbol: str, offset: int, condition: ObjectTypeIs | None,
-                 on_hit: OnBreak) -> None:
-        self.handle, self.symbol, self.offset, self.on_hit = handle, symbol, offset, on_hit
-        self.condition = condition
-        self.breakpoint: gdb.Breakpoint | None = None
-        self.variable = f"pylife_h{handle - _HOOK_BASE}"
-        self.set_types(condition)
-
-    def condition_text(self) -> str:
-        """The cheap test gdb evaluates at every hit, then (only when it holds) pylife.
-
-        gdb calls a breakpoint's Python stop() method BEFORE its condition, at
-        every hit; a condition ending in a convenience function call costs
-        Python only when its first part is true (&& short-circuits)."""
-        call = f"$_pylife_hit({self.handle - _HOOK_BASE})"
-        if self.condition is None:
-            return call
-        c = self.condition
-        field = f"*(unsigned long *)(${c.register} + {c.type_offset})"
-        alternatives = " || ".join(f"{field} == ${self.variable}_{i}" for i in range(ObjectTypeIs.MAX_TYPES))
-        return f"${self.variable}_on && ${c.register} != 0 && ({alternatives}) && {call}"
-
-    def set_types(self, condition: ObjectTypeIs | None) -> None:
-        types = list(condition.types if condition is not None else ())[: ObjectTypeIs.MAX_TYPES]
-        gdb.set_convenience_variable(f"{self.variable}_on", 1 if types else 0)
-        if condition is not None and self.breakpoint is not None and self.breakpoint.is_valid():
-            # A hook that can never match costs a trap per call: disabled (not deleted, allowed in stop()).
-            self.breakpoint.enabled = bool(types)
-        for index in range(ObjectTypeIs.MAX_TYPES):
-            # 1 is never an object's type: an unused comparison is false.
-            gdb.set_convenience_variable(f"{self.variable}_{index}", types[index] if index < len(types) else 1)
-
-    def place(self, address: int) -> None:
-        breakpoint = gdb.Breakpoint(f"*{address + self.offset:#x}", gdb.BP_BREAKPOINT, internal=True)
-        breakpoint.silent = True
-        breakpoint.condition = self.condition_text()
-        self.breakpoint = breakpoint
-        self.set_types(self.condition)
-        _hooks_by_number[self.handle - _HOOK_BASE] = self
-
-    def hit(self) -> bool:
-        thread = gdb.selected_thread()
-        frame = gdb.newest_frame()
-        registers = [int(frame.read_register(name)) & _MASK64 for name in ("rip", "rsp", "rax", "rdi")]
-        hit = BreakHit(thread.ptid[1] or thread.ptid[0] if thread is not None else None, *registers)
-        with _callbacks:
-            return self.on_hit(hit)
-
-
-_hooks_by_number: dict[int, _Hook] = {}
-
-
-class _PylifeHit(gdb.Function):
-    """$_pylife_hit(N): run break_at hook N's on_hit; true stops at the prompt."""
-
-    def __init__(self) -> None:
-        super().__init__("_pylife_hit")
-
-    def invoke(self, *args: gdb.Value) -> int:
-        hook = _hooks_by_number.get(int(args[0])) if len(args) == 1 else None
-        if hook is None or hook.breakpoint is None:
-            return 0
-        try:
-            return 1 if hook.hit() else 0
-        except Exception as exc:  # a traceback would abort the condition: say it, and stop
-            gdb.write(f"pylife: internal error in a breakpoint hook: {type(exc).__name__}: {exc}\n")
-            return 1
 
 
 class _MayCallFunctions:
@@ -587,14 +446,6 @@ def _module_of(pc: int) -> str | None:
     return _main_file()
 
 
-def _color() -> bool:
-    try:
-        style = bool(gdb.parameter("style enabled"))
-    except (gdb.error, RuntimeError):
-        style = False
-    return wants_color(style, stdout_is_terminal())
-
-
 def _main_file() -> str | None:
     progspace = gdb.current_progspace()
     return progspace.filename if progspace is not None else None
@@ -603,65 +454,14 @@ def _main_file() -> str | None:
 _sessions: dict[int, Session] = {}
 
 
+def sessions() -> list[Session]:
+    """Every inferior's session, for events that concern them all."""
+    return list(_sessions.values())
+
+
 def session_for(inferior: gdb.Inferior) -> Session:
     session = _sessions.get(inferior.num)
     if session is None or not isinstance(session.target, GdbTarget) or session.target.inferior is not inferior:
         session = Session(GdbTarget(inferior))
         _sessions[inferior.num] = session
     return session
-
-
-def _modules_changed(_event: object = None) -> None:
-    # A library was loaded (libpython during `run`) or all were dropped: pending hooks may be placed.
-    for session in _sessions.values():
-        lifecycle.modules_changed(session)
-        lifecycle.safe_point(session)
-
-
-def _on_exit(event: object = None) -> None:
-    # gdb.ExitedEvent.exit_code is absent when gdb does not know it (e.g. after `kill`).
-    status = getattr(event, "exit_code", None)
-    for session in _sessions.values():
-        screen = lifecycle.exit_summary(session, int(status) if status is not None else None)
-        if screen:
-            gdb.write(screen)
-        lifecycle.process_gone(session)
-
-
-def _on_stop(_event: object = None) -> None:
-    _runs.count += 1
-    for session in _sessions.values():
-        lifecycle.safe_point(session)  # delete watchpoints retired inside stop() callbacks
-        lifecycle.ran(session)
-
-
-def _on_resume(_event: object = None) -> None:
-    _runs.count += 1
-    for session in _sessions.values():
-        lifecycle.ran(session)
-
-
-class PylifeCommand(gdb.Command):
-    def __init__(self) -> None:
-        super().__init__("pylife", gdb.COMMAND_DATA)
-
-    def invoke(self, argument: str, from_tty: bool) -> None:
-        env.warn_missing_once(gdb.write)
-        session = session_for(gdb.selected_inferior())
-        lifecycle.safe_point(session)
-        try:
-            output = execute(session, gdb.string_to_argv(argument), color=_color())
-        except CommandFailed as exc:
-            raise gdb.GdbError(str(exc)) from None
-        gdb.write(output)
-
-
-def register() -> None:
-    PylifeCommand.__doc__ = help_text()
-    PylifeCommand()
-    _PylifeHit()
-    gdb.events.new_objfile.connect(_modules_changed)
-    gdb.events.clear_objfiles.connect(_modules_changed)
-    gdb.events.exited.connect(_on_exit)
-    gdb.events.stop.connect(_on_stop)
-    gdb.events.cont.connect(_on_resume)

@@ -19,7 +19,7 @@ from ..batch.agent import Stop, run_agent
 from ..errors import UserError
 from ..session import Session
 from ..target import SIGNAL_NAMES
-from .lldb import session_for
+from .lldb_events import session_for
 
 
 class LldbControl:

@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from pylife.errors import NotLive, UnreadableMemory, UserError
 from pylife.target import (
     BreakHit,
+    FrameArguments,
     Module,
     NativeFrame,
     ObjectTypeIs,
     OnBreak,
     OnHit,
     StopInfo,
+    StopReason,
     Target,
     TargetKind,
     ThreadInfo,
@@ -37,7 +39,7 @@ class FakeTarget(Target):
     """Implements :class:`pylife.target.Target` over an in-memory image.
 
     The optional capabilities answer from plain fields: ``sections`` for
-    ``section_of``, ``stop`` for ``stop_info``, ``granule`` for ``read_granule``.
+    ``section_of``, ``stop`` for ``stop_reason``/``stop_register``/``stop_frame``, ``granule`` for ``read_granule``.
     """
 
     debugger = "fake"
@@ -189,8 +191,22 @@ class FakeTarget(Target):
                 return name, path
         return None
 
-    def stop_info(self, frames: int = 8) -> StopInfo | None:
-        return self.stop
+    def stop_reason(self) -> StopReason | None:
+        stop = self.stop
+        if stop is None:
+            return None
+        return StopReason(stop.tid, stop.signal, stop.code, stop.fault_address, stop.description, stop.instruction)
+
+    def stop_register(self, name: str) -> int | None:
+        if self.stop is None:
+            return None
+        if name == "rip" and "rip" not in self.stop.registers:
+            return self.stop.pc
+        return self.stop.registers.get(name)
+
+    def stop_frame(self, index: int) -> FrameArguments | None:
+        frames = self.stop.frames if self.stop is not None else ()
+        return frames[index] if 0 <= index < len(frames) else None
 
     def other_hardware_watchpoints(self) -> int:
         return self.user_watchpoints

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pylife.errors import UnreadableMemory, UserError
+from pylife.stopinfo import read_stop_info
 from pylife.target import Memory, Target, TargetKind, WatchHit
 
 from .fakes import PAGE, FakeTarget
@@ -84,7 +85,9 @@ def test_optional_capabilities_have_documented_defaults() -> None:
     target = _Minimal()
     assert target.read_granule == 4096
     assert target.section_of(0x1000) is None
-    assert target.stop_info() is None
+    assert target.stop_reason() is None and target.stop_register("rip") is None and target.stop_frame(0) is None
+    assert read_stop_info(target) is None
+    target.safe_point(), target.forget_symbols(), target.forget_process()  # nothing to do by default
     assert Memory(target).PAGE == 4096
     fake = FakeTarget()
     fake.granule = 512
