@@ -8,10 +8,11 @@ from typing import Any
 from ..batch.report import rerun_command
 from ..cpython import crash, liveness
 from ..cpython.culprit import culprit, describe
+from ..cpython.frame_slots import frame_slots
+from ..cpython.frames import PyFrame
 from ..cpython.objects import Objects
 from ..cpython.pymalloc_stats import corrupt_free_lists
 from ..cpython.referrers import find_referrers
-from ..cpython.runtime import Runtime
 from ..cpython.thread_stack import StackReader
 from ..errors import PylifeError
 from ..frame_text import frame_at
@@ -19,12 +20,14 @@ from ..record import events as ev
 from ..report import Report
 from ..session import Session
 from ..stopinfo import read_stop_info
-from ..target import Memory, NativeFrame, StopInfo, Target
+from ..target import StopInfo, Target
 
 HELP = "after a crash (SIGSEGV, SIGBUS, SIGABRT) or on a core: the signal, the objects involved and their verdicts, the kind of bug"
 MAX_OBJECTS = 8
 MAX_CANDIDATES = 40
 MAX_NATIVE = 256
+MAX_PYTHON_FRAMES = 32  # Python frames whose locals and value stacks are searched for the victim
+MAX_PYTHON_CANDIDATES = 64  # their pointers assessed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,12 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         found = _assess(assessor, objects, candidate)
         if found is not None:
             assessed.append(found)
+    thread_stack = StackReader(session.target).read(mem, objects, runtime, tid, native=native)
+    notes.extend(thread_stack.notes)
+    python = thread_stack.python
+    if not any(a.verdict == liveness.FREED for a in assessed):
+        # Search wider: a stale pointer may survive only in a Python frame's locals or value stack.
+        assessed += _python_frame_objects(assessor, objects, python, {a.candidate.address for a in assessed})
     signal = stop.signal if stop is not None else None
     code = stop.code if stop is not None else None
     fault = stop.fault_address if stop is not None else None
@@ -77,12 +86,14 @@ def run(session: Session, args: argparse.Namespace) -> Report:
             notes.append(f"pymalloc's pools not checked: {exc}")
     kind, evidence = crash.classify(signal, effective_code, fault, fatal, assessed, native, stop, free_lists)
     severity = {"FREED": 0, "CORRUPT": 0, "ALIVE": 1}
-    shown = sorted(assessed, key=lambda a: severity.get(a.verdict, 2))[:MAX_OBJECTS]
-    full_stack = _stack(session, mem, objects, runtime, tid, native, notes)
+    # Leftover value-stack slots (frame_slots.py) last: a popped slot often points at a temporary freed since.
+    shown = sorted(assessed, key=lambda a: (a.candidate.role == crash.PYTHON_LEFTOVER,
+                                            severity.get(a.verdict, 2)))[:MAX_OBJECTS]
+    full_stack = [frame.to_json() for frame in thread_stack.merged()]
     stack = full_stack[: max(0, args.stack)]
     function = native[0].function if native else None
     blame = culprit(full_stack)
-    victim = next((a for a in shown if a.verdict == "FREED"), None)
+    victim = next((a for a in shown if a.verdict == "FREED" and a.candidate.role != crash.PYTHON_LEFTOVER), None)
     erased = victim is not None and victim.type is None and any("0xDD" in r for r in victim.reasons)
     rerun = _rerun(target, victim.candidate.address) if erased and victim is not None else None
     holders = None
@@ -158,11 +169,24 @@ def _freed_block_start(address: int, verdict: liveness.Verdict) -> bool:
     return isinstance(block, int) and address - block in (0, 16, 32)
 
 
-def _stack(session: Session, mem: Memory, objects: Objects, runtime: Runtime, tid: int | None,
-           native: list[NativeFrame], notes: list[str]) -> list[dict[str, Any]]:
-    stack = StackReader(session.target).read(mem, objects, runtime, tid, native=native)
-    notes.extend(stack.notes)
-    return [frame.to_json() for frame in stack.merged()]
+def _python_frame_objects(assessor: liveness.Assessor, objects: Objects, python: list[PyFrame],
+                          seen: set[int]) -> list[crash.Assessed]:
+    """The freed or corrupt objects the crashing thread's Python frames point at (bounded). A local
+    or a slot under a known stack top holds a reference (typed); a leftover slot is only a candidate."""
+    found: list[crash.Assessed] = []
+    tried = 0
+    for number, frame in enumerate(python[:MAX_PYTHON_FRAMES]):
+        for slot in frame_slots(objects, frame):
+            if slot.value in seen or slot.value % 8 or tried >= MAX_PYTHON_CANDIDATES:
+                continue
+            seen.add(slot.value)
+            tried += 1
+            candidate = crash.Candidate(slot.value, f"{slot.name} of {frame.function} (Python frame #{number})",
+                                        typed=slot.live, role="python" if slot.live else crash.PYTHON_LEFTOVER)
+            assessed = _assess(assessor, objects, candidate)
+            if assessed is not None and assessed.verdict != liveness.ALIVE:  # live locals are no news
+                found.append(assessed)
+    return found
 
 
 def _rerun(target: Target, address: int) -> str:

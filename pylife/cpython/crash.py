@@ -43,6 +43,10 @@ DEALLOC_FUNCTIONS = re.compile(r"(^_Py_Dealloc$|_dealloc$|^_Py_DECREF|^Py_DECREF
 FREE_FUNCTIONS = re.compile(r"(^free$|^__libc_free$|^_int_free|^PyObject_Free$|^_PyObject_Free$|^pymalloc_free$|"
                             r"^PyObject_GC_Del$|^PyMem_Free$|^PyMem_RawFree$|^_PyMem_RawFree$)")
 MAX_MESSAGE = 512
+# A popped value-stack slot keeps its old pointer, often to an object freed legitimately since
+# (and 0xDD-filled under PYTHONMALLOC=debug): shown, never evidence of a kind.
+PYTHON_LEFTOVER = "python-leftover"
+WEAK_ROLES = frozenset({"register", PYTHON_LEFTOVER})
 POINTER_TYPE = re.compile(r"\*\s*(const\s*)?$")
 OBJECT_TYPE = re.compile(r"Object\b|\bPyObject\b|_object\b")
 
@@ -62,7 +66,7 @@ class Candidate:
     source: str  # "argument v of PyObject_Repr", "register rdi", ...
     typed: bool = False  # declared as an object (PyObject *, PyListObject *, ...) or named by a fatal error
     crashing: bool = False  # an argument or local of the crashing frame (or of the frames inlined at its pc)
-    role: str = "argument"  # fatal, argument, local, register
+    role: str = "argument"  # fatal, argument, local, register, python (a Python frame's), python-leftover
     deallocated: bool = False  # the argument of a deallocator on the stack: the object being deallocated
 
 
@@ -303,7 +307,7 @@ def classify(signal: str | None, code: int | None, fault: int | None, fatal: Fat
         return "unknown", f"stopped by {signal}" if signal else "not stopped by a signal"
     general_protection = code == 128 or (code is None and fault == 0 and stop is not None
                                          and any(non_canonical(v) for v in stop.registers.values()))
-    strong = [a for a in freed if a.candidate.role != "register" and (a.candidate.crashing or a.candidate.deallocated)]
+    strong = [a for a in freed if a.candidate.role not in WEAK_ROLES and (a.candidate.crashing or a.candidate.deallocated)]
     if strong:
         return _freed_kind(strong[0], native)
     if free_lists:
@@ -316,12 +320,12 @@ def classify(signal: str | None, code: int | None, fault: int | None, fatal: Fat
     if corrupt:
         bad = corrupt[0]
         return "corrupt-type", f"{bad.candidate.address:#x} ({bad.candidate.source}) has a bad ob_type"
-    typed = [a for a in freed if a.candidate.role != "register"]
+    typed = [a for a in freed if a.candidate.role not in WEAK_ROLES]
     if typed:
         return _freed_kind(typed[0], native)
     # A register pointing at a freed block is often a stale leftover of a legitimate free:
     # evidence only when the block is 0xDD fill (the crash read through freed memory).
-    filled = [a for a in freed if any("0xDD" in r for r in a.reasons)]
+    filled = [a for a in freed if any("0xDD" in r for r in a.reasons) and a.candidate.role != PYTHON_LEFTOVER]
     if filled:
         return _freed_kind(filled[0], native)
     dd = dead_fill_registers(stop)
@@ -341,7 +345,7 @@ def _freed_kind(dead: Assessed, native: Sequence[NativeFrame]) -> tuple[str, str
     if free_fn:
         return "double-free", f"{free_fn} on {what} at {dead.candidate.address:#x}"
     dealloc = in_functions(native, DEALLOC_FUNCTIONS)
-    if dead.candidate.deallocated or (dealloc and dead.candidate.role != "local"):
+    if dead.candidate.deallocated or (dealloc and dead.candidate.role not in ("local", "python")):
         source = dead.candidate.source.replace(" (the crashing frame)", "")
         ran = dealloc or source
         return "over-decref", f"{ran} ran on {what} at {dead.candidate.address:#x} ({source}): deallocated again"
