@@ -17,6 +17,7 @@ from ..cpython.thread_stack import StackReader
 from ..errors import PylifeError
 from ..frame_text import frame_at
 from ..record import events as ev
+from ..record.balance import borrowed_return
 from ..report import Report
 from ..session import Session
 from ..stopinfo import read_stop_info
@@ -99,6 +100,9 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     holders = None
     if victim is not None and (args.referrers or victim.candidate.crashing or victim.candidate.deallocated):
         holders = find_referrers(mem, runtime, objects, victim.candidate.address)
+    recorded = _recorded_cause(session, victim.candidate.address) if victim is not None else None
+    if recorded:
+        notes.append(recorded)
     watch_stop = session.recorder.last_stop_message if signal in (None, "SIGTRAP") else None
     if watch_stop and kind == "unknown":
         kind, evidence = _watch_stop_kind(session, watch_stop)
@@ -107,7 +111,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         "kind": kind,
         "summary": _summary(signal, code, fault, function, fatal, kind, evidence, blame, stack,
                             victim.candidate.address if erased and victim is not None else None, rerun,
-                            holders.sentence(victim.candidate.address) if holders and victim else None),
+                            holders.sentence(victim.candidate.address) if holders and victim else None, recorded),
         "culprit": blame,
         "victim": None if victim is None else {"address": victim.candidate.address, "type": victim.type,
                                                "type_erased": erased, "source": victim.candidate.source},
@@ -200,6 +204,15 @@ def _rerun(target: Target, address: int) -> str:
     return rerun_command(target.debugger, [], address) + " <program and its arguments>"
 
 
+def _recorded_cause(session: Session, address: int) -> str | None:
+    """What the watch history of the freed ``address`` proves about its free (balance.borrowed_return)."""
+    history = session.recorder.history_of(address)
+    if history is None or history.freed_at is None:
+        return None
+    proof = borrowed_return(history)
+    return proof[1] if proof is not None else None
+
+
 def _watch_stop_kind(session: Session, message: str) -> tuple[str, str]:
     """pylife's own stop (a watchpoint hit it stopped at): the recorder's last anomaly explains it."""
     kinds = {ev.USE_AFTER_FREE: "use-after-free", ev.DECREF_AFTER_FREE: "over-decref", ev.NEGATIVE: "negative-refcount"}
@@ -212,7 +225,8 @@ def _watch_stop_kind(session: Session, message: str) -> tuple[str, str]:
 
 def _summary(signal: str | None, code: int | None, fault: int | None, function: str | None,
              fatal: crash.FatalError | None, kind: str, evidence: str, blame: dict[str, Any] | None,
-             stack: list[dict[str, Any]], erased: int | None, rerun: str | None, held: str | None) -> str:
+             stack: list[dict[str, Any]], erased: int | None, rerun: str | None, held: str | None,
+             recorded: str | None = None) -> str:
     """The headline; the objects follow once, in the report's `objects`."""
     lines = []
     where = f" in {function}" if function else ""
@@ -236,6 +250,8 @@ def _summary(signal: str | None, code: int | None, fault: int | None, function: 
     lines.append(f"looks like {crash.EXPLANATIONS[kind]} [{kind}]: {evidence}")
     if held:
         lines.append(held)
+    if recorded:
+        lines.append(f"recorded history: {recorded}")
     if erased is not None:
         lines.append(f"the type of {erased:#x} is erased: PYTHONMALLOC=debug filled the freed block with 0xDD; "
                      f"to name it, rerun with a watch on it: {rerun}")

@@ -151,7 +151,7 @@ def analyze(history: History) -> dict[str, Any]:
         notes.append("A leak candidate is a site whose increments were never released by the same site; "
                      "a reference handed to a container or returned to a caller looks the same.")
     over: Site | None = None
-    borrowed = _borrowed_return(history)
+    borrowed = borrowed_return(history)
     if borrowed is not None:
         over, why = borrowed
         notes.append(why)
@@ -173,7 +173,7 @@ def analyze(history: History) -> dict[str, Any]:
             "notes": notes}
 
 
-def _borrowed_return(history: History) -> tuple[Site, str] | None:
+def borrowed_return(history: History) -> tuple[Site, str] | None:
     """The C function that returned the freed object as a new reference without counting it
     (see the module docstring), and the note that says why; None without that proof."""
     zero = next((e for e in history.events if e.seq == history.freed_at and e.kind == ev.ZERO), None)

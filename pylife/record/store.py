@@ -57,7 +57,8 @@ class JsonlLog:
             f'{{"record":"event","address":{history.address},"occupancy":{history.occupancy},"seq":{event.seq},'
             f'"tid":{"null" if event.tid is None else event.tid},"old":{event.old},"new":{event.new},'
             f'"kind":{text(event.kind)},"writer":{text(event.writer)},"op":{text(event.op)},'
-            f'"python":{text(event.python)},"message":{text(event.message)},"stack":{stack_text}}}')
+            f'"python":{text(event.python)},"message":{text(event.message)},"stack":{stack_text}'
+            + ("" if event.release is None else f',"release":{text(event.release)}') + "}")
 
     def close(self, history: History) -> None:
         self.write({"record": "close", "address": history.address, "occupancy": history.occupancy,

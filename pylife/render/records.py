@@ -103,8 +103,9 @@ def balance(data: dict[str, Any], color: bool) -> str:
             out.append(table(["site", "writer chain", "where", "culprit", "+", "-", "unreleased"], rows))
         if a["overdecref_candidate"]:
             s = a["overdecref_candidate"]
-            out.append(escape(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}) at "
-                              f"{s['file'] or '?'}:{s['line'] or '?'}: {s['decrements']} decrements, {s['increments']} increments"
+            at = f" at {s['file']}:{s['line'] or '?'}" if s["file"] else ""  # a C function named by its address: no line
+            out.append(escape(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}){at}: "
+                              f"{s['decrements']} decrements, {s['increments']} increments"
                               f" [culprit: {describe(s.get('culprit'))}]"))
         out += [f"note: {escape(n)}" for n in a["notes"]]
     return "\n".join(out) if out else "pylife: no history recorded"

@@ -153,6 +153,8 @@ def test_watch_history_and_balance(watch_root: Path, debugger: str, minor: str, 
         assert any(n.startswith("buggy_get_borrowed returned the object to the interpreter without raising its count")
                    and "(DELETE_FAST db) then freed it" in n for n in balance["notes"]), balance["notes"]
         assert "buggy_get_borrowed" in session.record("balance_text").output
+        # The log keeps the facts: a history loaded from it proves the same.
+        assert next(e for e in _only(session, "loaded")["events"] if e["seq"] == zero["seq"])["release"] == zero["release"]
     else:
         assert history["freed_at"] is not None
         zero = next(e for e in events if e["seq"] == history["freed_at"])

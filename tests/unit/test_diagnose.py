@@ -9,6 +9,8 @@ import pytest
 
 from pylife.commands import execute
 from pylife.cpython import crash
+from pylife.record import events as ev
+from pylife.record.events import Event, History
 from pylife.target import FrameArgument, FrameArguments, NativeFrame, StopInfo, ThreadInfo
 
 from .builders import FakeObmalloc, FakePython
@@ -256,9 +258,6 @@ def test_a_corrupt_free_list_is_named(py: FakePython) -> None:
 
 
 def test_pylifes_own_use_after_free_stop_is_explained(py: FakePython) -> None:
-    from pylife.record import events as ev
-    from pylife.record.events import Event, History
-
     FakeObmalloc(py)
     session = session_of(py)
     history = History(0x7F70_0000_1000, "__main__.Victim")
@@ -279,3 +278,26 @@ def test_pylifes_own_use_after_free_stop_is_explained(py: FakePython) -> None:
 def test_fault_from_instruction(instruction: str, expected: int | None) -> None:
     registers = {"rax": 0, "rdi": 0, "rdx": 0x20, "rcx": 1, "r12": (1 << 40) | 0x100, "rip": 0x401000}
     assert crash.fault_from_instruction(instruction, registers) == expected
+
+
+def test_a_recorded_borrowed_return_is_said_at_the_crash(py: FakePython) -> None:
+    """Issue 10, point 7: the watch history proved who returned the victim uncounted; diagnose says so."""
+    heap = FakeObmalloc(py)
+    victim = _freed_instance(py, heap)
+    _stop(py, "SIGSEGV", fault=0x7F70_DEAD_0000, frames=[("PyObject_Repr", [("v", "PyObject *", victim)])])
+    session = session_of(py)
+    release = {"op": "DELETE_FAST", "local": "db", "call_line": 11, "callee": "ext.get_borrowed",
+               "function": "get_borrowed", "module": "/x/ext.so", "watched_before_call": True}
+    stack = [{"kind": "native", "function": "_PyEval_EvalFrameDefault", "file": None, "line": None, "module": "libpython3.12.so"},
+             {"kind": "python", "function": "scenario", "file": "/src/app.py", "line": 12, "module": None}]
+    history = History(victim, "__main__.Victim", initial=1, freed_at=1)
+    history.events = [Event(1, TID, 1, 0, ev.ZERO, "_PyEval_EvalFrameDefault", "DELETE_FAST", "scenario (/src/app.py:12)",
+                            stack, release=release)]
+    session.recorder.histories[history.key] = history
+    data = run_json(py, ["diagnose"], session)
+    assert data["kind"] == "use-after-free" and data["victim"]["address"] == victim
+    assert "recorded history: get_borrowed returned the object to the interpreter without raising its count" \
+        in data["summary"], data["summary"]
+    # Without the proof (the watch was set during the call) nothing is said.
+    release["watched_before_call"] = False
+    assert "recorded history" not in run_json(py, ["diagnose"], session)["summary"]

@@ -41,7 +41,9 @@ def sample_histories() -> list[History]:
     ]
     b = History(0x7F40_0000_2000, "mod.Foo", initial=1)
     b.events = [
-        Event(2, 12, 1, 0, ev.ZERO, "over_decref", None, None, list(STACK)),
+        Event(2, 12, 1, 0, ev.ZERO, "over_decref", "DELETE_FAST", None, list(STACK),
+              release={"op": "DELETE_FAST", "local": "db", "call_line": 11, "callee": "ext.get", "function": "get",
+                       "module": "/x/ext.so", "watched_before_call": True}),
         Event(4, 12, 0, 0x7F40_0000_3000, ev.ALLOCATOR, "pymalloc_free", None, None, []),
         Event(5, 12, 0x7F40_0000_3000, 0x7F40_0000_3001, ev.USE_AFTER_FREE, "use_stale", None, None, list(STACK),
               "use after free: use_stale wrote ..."),
