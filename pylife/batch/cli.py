@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import PylifeError, UserError
 from ..record import store
 from ..record.events import History
-from ..record.recorder import STOP_CHOICES
+from ..record.watch import STOP_CHOICES
 from . import cores, launch, summary
 from . import report as reports
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from ..record.recorder import HARDWARE_SLOTS, STOP_CHOICES, WatchOptions
+from ..record.watch import HARDWARE_SLOTS, STOP_CHOICES, WatchOptions
 from ..report import Report
 from ..session import Session
 from .common import add_object_arguments, has_object, resolve_address, resolve_object

@@ -13,12 +13,9 @@ import os
 import struct
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..cpython.allocators import SMALL_REQUEST_THRESHOLD, BlockState, block_state
 from ..cpython.culprit import describe
-from ..cpython.debug_hooks import debug_header
 from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
 from ..cpython.handoff import call_release
 from ..cpython.objects import Objects
@@ -32,54 +29,16 @@ from ..frame_text import frame_site
 from ..target import Memory, NativeFrame, OnHit, Target, TargetKind, WatchHit
 from . import events as ev
 from . import follow
+from .classify import classify, new_occupant
 from .context import TargetContext
 from .events import Event, History
-from .free_writes import allocator_write
 from .leaks import last_refcount, summarize
 from .store import JsonlLog
-from .writers import ALLOCATOR_WRITERS, NEW_OBJECT_WRITERS, REFCOUNT_HELPERS
+from .watch import HARDWARE_SLOTS, Watch, WatchOptions
+from .writers import REFCOUNT_HELPERS
 
 MAX_POSITIONS = 4096  # Python frames read when a watch is set (Watch.positions)
 ZERO_SCAN_SECONDS = 1.0  # the referrer scan at a watched object's decrement to zero
-HARDWARE_SLOTS = 4  # x86-64 debug registers DR0-DR3
-# All 8 bytes of ob_refcnt: 3.12+ Py_INCREF writes the low 32 bits (ob_refcnt_split[0])
-# but Py_DECREF the whole Py_ssize_t, and the allocator's free-list link is 8 bytes.
-WATCH_SIZE = 8
-STOP_CHOICES = ("change", "zero", "free", "anomaly", "never")
-
-@dataclass
-class WatchOptions:
-    stop_on: str = "anomaly"
-    max_events: int = 0  # 0: unbounded
-    depth: int = 16  # C frames captured per event
-    follow: bool = False  # keep watching the address across frees and reuses (record/follow.py)
-
-
-@dataclass
-class Watch:
-    history: History
-    field_address: int
-    field_size: int
-    options: WatchOptions
-    handle: int | None = None
-    last: int = 0
-    phase: str = "alive"  # alive -> freed -> closed; followed: freed -> alive (a new occupant) or foreign
-    block: int = 0  # start of the object's allocation (object - pre-header)
-    block_size: int = 0  # bytes of that allocation
-    stop_reason: str | None = field(default=None)
-    # Followed address: C sites that wrote a freed occupant's count -> that occupant (follow.py).
-    stale_sites: dict[str, History] = field(default_factory=dict)
-    # Free-threaded builds: ob_ref_shared's watchpoint besides ob_ref_local's (one slot each).
-    more_handles: list[int] = field(default_factory=list)
-    slots: int = 1
-    # Where every Python frame of every thread stood when the watch was set: (code, code unit);
-    # None when a thread's frames could not be read. A call no frame was inside then began after.
-    positions: frozenset[tuple[int, int]] | None = None
-
-    def handles(self) -> list[int]:
-        return ([self.handle] if self.handle is not None else []) + self.more_handles
-
-
 class Recorder:
     """Histories and live watches for one debugger session (kept across runs)."""
 
@@ -255,7 +214,7 @@ class Recorder:
         native, python = thread_stack.native, thread_stack.python
         writer = next((f.function for f in native if f.function not in REFCOUNT_HELPERS), None)
         op = opcode_name(mem, objects, python[0]) if (python and _written_by_interpreter(native)) else None
-        kind, message = self._classify(target, watch, objects, old, new, writer, native, written)
+        kind, message = classify(target, watch, objects, old, new, writer, native, written, self.seq + 1)
         release = None
         if kind == ev.ZERO:
             message = self._still_referenced(mem, runtime, objects, watch)
@@ -348,7 +307,7 @@ class Recorder:
             tp = objects.type_of(address)
             kind, phase = tp.qualified, "alive"
         except PylifeError:  # the new object's header is elsewhere in the block: the word is its data
-            kind, phase = f"{ev.FOREIGN_TYPE_PREFIX}: inside a {self._new_occupant(objects, watch)})", "foreign"
+            kind, phase = f"{ev.FOREIGN_TYPE_PREFIX}: inside a {new_occupant(objects, watch)})", "foreign"
         history = History(address, kind, initial=0, occupancy=old.occupancy + 1, allocated_at=event.seq)
         self.histories[history.key] = history
         self.run_keys.append(history.key)
@@ -373,70 +332,6 @@ class Recorder:
         if self.stacks is None or self.stacks.target is not target:
             self.stacks = StackReader(target, persistent=True)
         return self.stacks
-
-    def _classify(self, target: Target, watch: Watch, objects: Objects, old: int, new: int, writer: str | None,
-                  native: list[NativeFrame], written: int) -> tuple[str, str | None]:
-        """The kind of event. ``new`` is the refcount as the layout reads it (3.14+: the
-        low 32 bits); ``written`` the whole word, which an allocator fills with a link."""
-        address = watch.history.address
-        if watch.phase == "alive":
-            if new < 0:
-                return ev.NEGATIVE, f"refcount of {address:#x} went negative ({old} -> {new}) in {writer or 'unknown'}"
-            if new == 0:
-                return ev.ZERO, None
-            return (ev.INCREF if new > old else ev.DECREF), None
-        # The object was freed: who writes into its memory now?
-        functions = {f.function for f in native[:8]}
-        if writer in ALLOCATOR_WRITERS or functions & {"_PyMem_DebugRawFree", "pymalloc_free", "_PyObject_Free"}:
-            return ev.ALLOCATOR, None
-        # Without .symtab (or libc's symbols) nobody names the allocator: recognise its write by value.
-        why = allocator_write(target, objects.mem, objects.layout, watch.block, watch.block_size,
-                              watch.field_address, written)
-        if why is not None:
-            return ev.ALLOCATOR, why
-        if watch.phase == "foreign":  # a followed block's new object keeps its data here: not a count
-            return ev.WRITE, None
-        # PYTHONMALLOC=debug: the allocation starts 16 bytes before the object's block
-        # (Objects/obmalloc.c, _PyMem_DebugRawAlloc), so pymalloc's pool does not know
-        # watch.block; the hooks' own header does: _PyMem_DebugRawFree fills it with
-        # 0xDD, _PyMem_DebugRawAlloc writes a valid one for the block's next object
-        # (seen: a tuple iterator's it_index = 0 on a freed object's count).
-        header = debug_header(objects.mem, watch.block)
-        state = BlockState.ALLOCATED if header is not None and header.valid else BlockState.UNKNOWN
-        if state is BlockState.UNKNOWN and watch.block_size <= SMALL_REQUEST_THRESHOLD:
-            state, _size = block_state(objects.mem, objects.layout, watch.block)
-        # A block pymalloc does not track (malloc's) is reused when, after the
-        # allocator took it back, a new object's refcount 1 is written over a
-        # valid type (_PyObject_Init sets ob_type first; glibc's free overwrote it).
-        returned = any(e.kind == ev.ALLOCATOR for e in watch.history.events)
-        reused = state is BlockState.ALLOCATED or (state is BlockState.UNKNOWN and new == 1 and (
-            bool(functions & NEW_OBJECT_WRITERS) or (returned and self._has_type(objects, watch.history.address))))
-        if reused:
-            return ev.REUSE, (f"memory reused by a new {self._new_occupant(objects, watch)} at event {self.seq + 1} "
-                              f"(written by {writer or 'unknown'})")
-        if new == old - 1:
-            return ev.DECREF_AFTER_FREE, (f"decref of freed object {address:#x} ({watch.history.type}) in {writer or 'unknown'}: "
-                                          f"it was freed at event {watch.history.freed_at}")
-        return ev.USE_AFTER_FREE, (f"use after free: {writer or 'an unknown writer'} wrote the refcount of freed object {address:#x} "
-                                   f"({watch.history.type}, freed at event {watch.history.freed_at}): {old:#x} -> {new:#x}")
-
-    @staticmethod
-    def _has_type(objects: Objects, address: int) -> bool:
-        try:
-            objects.type_of(address)
-        except PylifeError:
-            return False
-        return True
-
-    @staticmethod
-    def _new_occupant(objects: Objects, watch: Watch) -> str:
-        """Name the object now living in the block: it may start at any pre-header offset."""
-        for offset in (0, 16, 32):
-            try:
-                return f"{objects.type_of(watch.block + offset).qualified} object"
-            except PylifeError:
-                continue
-        return "object"
 
     @staticmethod
     def _still_referenced(mem: Memory, runtime: Runtime, objects: Objects, watch: Watch) -> str | None:

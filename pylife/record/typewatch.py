@@ -35,7 +35,8 @@ from ..cpython.objects import TPFLAGS_HEAPTYPE, Objects
 from ..errors import NotLive, PylifeError, UserError
 from ..target import BreakHit, Memory, ObjectTypeIs, TargetKind
 from .context import TargetContext
-from .recorder import HARDWARE_SLOTS, Recorder, WatchOptions
+from .recorder import Recorder
+from .watch import HARDWARE_SLOTS, WatchOptions
 
 
 class WatchContext(TargetContext, Protocol):

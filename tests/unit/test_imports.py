@@ -137,6 +137,6 @@ def test_the_cycle_check_sees_a_cycle() -> None:
     """Guard the guard: the graph builder resolves relative and TYPE_CHECKING imports, and a back edge is a cycle."""
     graph = import_graph()
     assert "pylife.record.recorder" in graph["pylife.session"]
-    assert find_cycle({**graph, "pylife.record.recorder": graph["pylife.record.recorder"] | {"pylife.session"}}) == \
-        ["pylife.record.recorder", "pylife.session", "pylife.record.recorder"]
+    cycle = find_cycle({**graph, "pylife.record.recorder": graph["pylife.record.recorder"] | {"pylife.session"}})
+    assert cycle is not None and cycle[0] == cycle[-1] and {"pylife.record.recorder", "pylife.session"} <= set(cycle)
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None

@@ -17,8 +17,9 @@ import pytest
 
 from pylife.commands import CommandFailed, execute
 from pylife.record import events as ev
+from pylife.record import recorder as recorder_module
 from pylife.record import store
-from pylife.record.recorder import HARDWARE_SLOTS, Recorder, Watch
+from pylife.record.watch import HARDWARE_SLOTS, Watch
 from pylife.session import Session
 from pylife.target import NativeFrame, TargetKind
 
@@ -531,7 +532,7 @@ def test_internal_error_during_a_hit_stops_without_a_traceback(py: FakePython, m
     def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Recorder, "_classify", broken)
+    monkeypatch.setattr(recorder_module, "classify", broken)
     assert py.t.hit(handle, 3, by_eval_loop(py)) is True
     assert session.recorder.last_stop_message == f"pylife: internal error while recording {obj:#x}: RuntimeError: boom"
 

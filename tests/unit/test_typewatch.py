@@ -14,8 +14,8 @@ import pytest
 
 from pylife.commands import CommandFailed, execute
 from pylife.record import store
-from pylife.record.recorder import HARDWARE_SLOTS
 from pylife.record.typewatch import ALLOCATORS, TYPE_READY, name_matches
+from pylife.record.watch import HARDWARE_SLOTS
 from pylife.session import Session
 from pylife.target import NativeFrame, ObjectTypeIs, TargetKind
 
