@@ -26,8 +26,9 @@ import dis, json
 names = getattr(dis, "_all_opname", None) or dis.opname
 base = {s: b for b, specs in getattr(dis, "_specializations", {}).items() for s in specs}
 raw = getattr(dis, "_inline_cache_entries", None) or {}
-if not isinstance(raw, dict):  # 3.11/3.12: a list indexed by opcode
+if isinstance(raw, (list, tuple)):  # 3.11/3.12: a list indexed by opcode
     raw = {dis.opname[i]: c for i, c in enumerate(raw) if not dis.opname[i].startswith("<")}
+raw = dict(raw)  # 3.13/3.14: a dict; 3.15: a frozendict (Lib/opcode.py)
 flow = {"base": base, "caches": {n: c for n, c in raw.items() if c},
         "jrel": sorted({names[i] for i in dis.hasjrel}), "jabs": sorted({names[i] for i in dis.hasjabs})}
 print(json.dumps({"names": {i: n for i, n in enumerate(names) if not n.startswith("<")}, "flow": flow}))
