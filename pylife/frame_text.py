@@ -6,7 +6,9 @@ Two forms, one built from the other:
   stack and summary, the HTML report's stacks, an eval loop's Python frames);
   numbered by ``frame_line``: ``#3   py function at file:line [module]``;
 - ``frame_site``: ``function (file:line)``, a frame named inside a sentence
-  (a culprit, a writer's Python line, an allocation or free site).
+  (a culprit, a writer's Python line, an allocation or free site);
+- ``frame_where``: ``file:line`` with ``?`` for what is unknown (the balance
+  table's sites, which aggregate the frames of one C function).
 
 A frame is the JSON of a merged-stack frame (cpython/stack.StackFrame.to_json:
 kind, function, file, line, module) or the same three fields given apart.
@@ -39,6 +41,11 @@ def frame_site(function: object, file: object, line: object, basename: bool = Fa
         return str(function)
     path = str(file).rsplit("/", 1)[-1] if basename else str(file)
     return f"{function} ({path}:{line})"
+
+
+def frame_where(file: object, line: object) -> str:
+    """``file:line``, ``?`` for a missing file or line."""
+    return f"{file or '?'}:{line or '?'}"
 
 
 def frame_line(number: int, frame: Mapping[str, Any], escape: Text = _same, style: Text = _same,

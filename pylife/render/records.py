@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cpython.culprit import describe
-from ..frame_text import frame_line
+from ..frame_text import frame_line, frame_where
 from .escape import escape, shown
 from .tables import key_value_table, table
 
@@ -97,13 +97,13 @@ def balance(data: dict[str, Any], color: bool) -> str:
         out.append(f"{a['address']:#x} {shown(a['type'])}: balance by site")
         if a["leak_candidates"]:
             out.append("leak candidates (increments never released by the same site), most suspicious first:")
-            rows = [[escape(s["function"]), escape(" <- ".join(s["callers"])), escape(f"{s['file'] or '?'}:{s['line'] or '?'}"),
+            rows = [[escape(s["function"]), escape(" <- ".join(s["callers"])), escape(frame_where(s["file"], s["line"])),
                      escape(describe(s.get("culprit"))), s["increments"], s["decrements"], s["unreleased"]]
                     for s in a["leak_candidates"]]
             out.append(table(["site", "writer chain", "where", "culprit", "+", "-", "unreleased"], rows))
         if a["overdecref_candidate"]:
             s = a["overdecref_candidate"]
-            at = f" at {s['file']}:{s['line'] or '?'}" if s["file"] else ""  # a C function named by its address: no line
+            at = f" at {frame_where(s['file'], s['line'])}" if s["file"] else ""  # a C function named by its address: no line
             out.append(escape(f"over-decref candidate: {s['function']} ({' <- '.join(s['callers'])}){at}: "
                               f"{s['decrements']} decrements, {s['increments']} increments"
                               f" [culprit: {describe(s.get('culprit'))}]"))
@@ -121,7 +121,7 @@ def _object_name(o: dict[str, Any]) -> str:
 
 
 def _where(site: dict[str, Any]) -> str:
-    return f"{site['file'] or '?'}:{site['line'] or '?'}"
+    return frame_where(site["file"], site["line"])
 
 
 def _chain(callers: list[str]) -> str:

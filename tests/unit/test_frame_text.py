@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pylife.cpython.culprit import describe
-from pylife.frame_text import frame_at, frame_line, frame_site
+from pylife.frame_text import frame_at, frame_line, frame_site, frame_where
 from pylife.render import html, records, text
 from pylife.render.escape import escape
 from pylife.report import Report
@@ -20,6 +20,7 @@ def test_the_two_forms() -> None:
     assert frame_site("f", "/src/app.py", 12) == "f (/src/app.py:12)"
     assert frame_site("f", "/src/app.py", 12, basename=True) == "f (app.py:12)"
     assert frame_site(None, None, None) == "None"
+    assert frame_where("buggy.c", 42) == "buggy.c:42" and frame_where(None, None) == "?:?"
 
 
 def test_numbered_line_escapes_then_styles() -> None:
