@@ -261,8 +261,9 @@ class Target(Protocol):
         return None
 
     def other_hardware_watchpoints(self) -> int:
-        """Hardware watchpoints set in the debugger by anyone but pylife (the user's
-        own ``watch``): they hold debug registers too. Default 0 (cannot tell)."""
+        """Debug registers held in the debugger by anyone but pylife: the user's own
+        hardware watchpoints (``watch``) and hardware breakpoints (``hbreak``,
+        ``breakpoint set -H``). Default 0 (cannot tell)."""
         return 0
 
     # Why the selected thread stopped, in three primitives; pylife.stopinfo.read_stop_info

@@ -262,8 +262,9 @@ class GdbTarget(Target):
 
     def other_hardware_watchpoints(self) -> int:
         # pylife's watchpoints are internal (negative numbers); a plain
-        # BP_WATCHPOINT is software (no debug register).
-        kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT)
+        # BP_WATCHPOINT is software (no debug register); `hbreak` takes one.
+        kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT,
+                 gdb.BP_HARDWARE_BREAKPOINT)
         return sum(1 for b in gdb.breakpoints() if b.is_valid() and b.number > 0 and b.enabled and b.type in kinds)
 
     def function_at(self, pc: int) -> tuple[str, str | None] | None:

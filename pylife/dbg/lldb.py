@@ -33,6 +33,17 @@ from .lldb_frames import first_frame_as_gdb, frame_arguments, siginfo, symbolize
 
 _MASK64 = (1 << 64) - 1
 _EVENTS = f"{__package__}.lldb_events"  # the module lldb's callback bodies import
+
+
+def _lldb_major() -> int:
+    match = re.search(r"lldb version (\d+)", lldb.SBDebugger.GetVersionString() or "")
+    return int(match.group(1)) if match else 0
+
+
+# lldb-16's Watchpoint::DumpSnapshots prints no value line for an aggregate (tested with
+# lldb-16 and lldb-21 only: the newer one dumps it).
+_AGGREGATE_WATCH_VALUE_UNSHOWN = 0 < _lldb_major() <= 16
+_UNSIGNED_OF_SIZE = {2: lldb.eBasicTypeUnsignedShort, 4: lldb.eBasicTypeUnsignedInt, 8: lldb.eBasicTypeUnsignedLongLong}
 # Process plugins that read a post-mortem image rather than a live process.
 _CORE_PLUGINS = ("elf-core", "mach-o-core", "minidump")
 # Process states whose memory is gone: reads go to the image files, as in gdb.
@@ -54,6 +65,7 @@ class LldbTarget(Target):
         self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
         self._exit_breakpoint: int | None = None  # see _hook_exit
+        self.stop_hook = False  # see _hook_stop
 
     @property
     def process(self) -> lldb.SBProcess:
@@ -210,11 +222,11 @@ class LldbTarget(Target):
 
     def watch_write(self, address: int, size: int, on_hit: OnHit) -> int:
         error = lldb.SBError()
-        watchpoint = self.target.WatchAddress(address, size, False, True, error)
+        watchpoint = self._watch(address, size, error)
         if not error.Success() or not watchpoint.IsValid():
-            reason = error.GetCString() or "refused"
+            reason = (error.GetCString() or "refused").strip().splitlines()[0]
             if "packet failed" in reason:  # lldb-16's words when the CPU has no free debug register
-                reason = f"the hardware has no free debug register ({reason})"
+                reason = "the CPU has no free debug register (x86-64 has 4; hardware breakpoints use them too)"
             raise UserError(f"cannot set a hardware watchpoint on {address:#x}: {reason}")
         handle = int(watchpoint.GetID())
         # `-F func` callbacks stop at the prompt even when they return False; an
@@ -228,7 +240,35 @@ class LldbTarget(Target):
             raise UserError(f"cannot attach pylife to watchpoint {handle}: {(returned.GetError() or '').strip()}")
         watch_hooks[(int(self.process.GetUniqueID()), handle)] = (self, on_hit)
         self._hook_exit()
+        self._hook_stop()
         return handle
+
+    def _watch(self, address: int, size: int, error: lldb.SBError) -> lldb.SBWatchpoint:
+        """A write watchpoint whose lldb value is an array (``unsigned long[1]``).
+
+        At every stop lldb-16 prints a watchpoint's old and new values after its
+        callback has run, and the old one is stale: lldb captures values only at
+        the stops pylife lets through (hit 1000 says "old value" of hit 0). An
+        aggregate has no value line in lldb-16: it says only "Watchpoint N hit:".
+        lldb-21 dumps the aggregate ("old value: ([0] = 1)"): the scalar there."""
+        basic = _UNSIGNED_OF_SIZE.get(size)
+        if basic is None or not _AGGREGATE_WATCH_VALUE_UNSHOWN:
+            return self.target.WatchAddress(address, size, False, True, error)
+        array = self.target.GetBasicType(basic).GetArrayType(1)
+        value = self.target.CreateValueFromAddress("pylife", lldb.SBAddress(address, self.target), array)
+        return value.Watch(True, False, True, error)
+
+    def _hook_stop(self) -> None:
+        """A stop hook that prints the line a watch stop left (lldb_events.on_stop).
+
+        A watchpoint callback runs before lldb prints "Watchpoint N hit:": a line
+        printed there would come first. Stop hooks run after it. Set once per target."""
+        if self.stop_hook:
+            return
+        returned = lldb.SBCommandReturnObject()
+        self._command(f'target stop-hook add -o "script import {_EVENTS} as _pylife_events; '
+                      '_pylife_events.on_stop(lldb.debugger)"', returned)
+        self.stop_hook = returned.Succeeded()
 
     def _hook_exit(self) -> None:
         """A breakpoint on _exit that prints the leaks screen and runs on.
@@ -334,6 +374,10 @@ class LldbTarget(Target):
             watchpoint = self.target.GetWatchpointAtIndex(index)
             if watchpoint.IsValid() and watchpoint.IsEnabled() and (process, int(watchpoint.GetID())) not in watch_hooks:
                 count += 1
+        for index in range(self.target.GetNumBreakpoints()):  # `breakpoint set -H`: one register per location
+            breakpoint = self.target.GetBreakpointAtIndex(index)
+            if breakpoint.IsValid() and breakpoint.IsEnabled() and breakpoint.IsHardware():
+                count += int(breakpoint.GetNumResolvedLocations())
         return count
 
     def function_at(self, pc: int) -> tuple[str, str | None] | None:

@@ -58,7 +58,7 @@ def on_breakpoint(frame: lldb.SBFrame, bp_loc: lldb.SBBreakpointLocation) -> boo
             entry.session.apply_pending()  # lldb lets callbacks delete breakpoints: a safe point
         return bool(on_hit(hit))
     except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
-        print(f"pylife: breakpoint {breakpoint.GetID()}: internal error: {type(exc).__name__}: {exc}")
+        print(f"pylife: breakpoint {breakpoint.GetID()}: internal error: {type(exc).__name__}: {exc}", flush=True)
         return True
 
 
@@ -78,15 +78,38 @@ def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:
         # kill/raise, an int3) as a hit of this watchpoint (the debug status
         # register still names it); the kernel's si_code says what it was.
         # Stop, as gdb does, and as the program expects.
-        print(f"pylife: the program's own SIGTRAP ({_TRAP_CODES.get(code, f'si_code {code}')}), "
-              f"not a write to watched memory: stopped")
+        _say_at_stop(entry, thread, f"pylife: the program's own SIGTRAP ({_TRAP_CODES.get(code, f'si_code {code}')}), "
+                                    f"not a write to watched memory: stopped")
         return True
     # The hit's own thread: inside the callback lldb's selected thread may lag.
     hit = WatchHit(int(thread.GetThreadID()), int(frame.GetPC()))
     outcome = lifecycle.watch_hit(entry.session, on_hit, hit, int(wp.GetID()))
-    if outcome.message:
-        print(outcome.message, flush=True)
+    if outcome.stop and outcome.message:
+        _say_at_stop(entry, thread, outcome.message)
     return outcome.stop
+
+
+def _say_at_stop(entry: _Entry, thread: lldb.SBThread, line: str) -> None:
+    """Print ``line`` when this stop is reported: from pylife's stop hook, after lldb's
+    own "Watchpoint N hit:" (at once when the hook could not be set)."""
+    if not entry.adapter.stop_hook:
+        print(line, flush=True)
+        return
+    entry.stop_lines.append((int(thread.GetProcess().GetStopID()), line))
+
+
+def on_stop(debugger: lldb.SBDebugger) -> None:
+    """Body of pylife's stop hook: the lines watch hits left for this stop."""
+    target = debugger.GetSelectedTarget()
+    entry = next((e for e in _entries if e.target == target), None)
+    if entry is None or not entry.stop_lines:
+        return
+    process = target.GetProcess()
+    stop_id = int(process.GetStopID()) if process.IsValid() else -1
+    lines = [line for when, line in entry.stop_lines if when == stop_id]
+    entry.stop_lines.clear()  # a line of an earlier stop was for a stop lldb did not report
+    for line in lines:
+        print(line, flush=True)
 
 
 def on_exit_breakpoint(frame: lldb.SBFrame, location: lldb.SBBreakpointLocation) -> bool:
@@ -114,6 +137,7 @@ class _Entry:
         self.session = Session(self.adapter)
         self.fingerprint: tuple[int, int, bool, int] | None = None
         self.stop_id = -1  # SBProcess.GetStopID(): changes at every resume and stop
+        self.stop_lines: list[tuple[int, str]] = []  # (stop id, line) for the stop hook to print
 
 
 _entries: list[_Entry] = []
