@@ -65,14 +65,24 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     thread_stack = StackReader(session.target).read(mem, objects, runtime, tid, native=native)
     notes.extend(thread_stack.notes)
     python = thread_stack.python
-    if not any(a.verdict == liveness.FREED for a in assessed):
+    if not any(a.verdict == liveness.FREED and a.candidate.role not in crash.WEAK_ROLES for a in assessed):
         # Search wider: a stale pointer may survive only in a Python frame's locals or value stack.
-        assessed += _python_frame_objects(assessor, objects, python, {a.candidate.address for a in assessed})
+        held = _python_frame_objects(assessor, objects, python,
+                                     {a.candidate.address for a in assessed if a.candidate.role not in crash.WEAK_ROLES})
+        # A register pointing at what a Python frame holds: the frame is the better source.
+        again = {a.candidate.address for a in held}
+        assessed = [a for a in assessed if a.candidate.address not in again] + held
     signal = stop.signal if stop is not None else None
     code = stop.code if stop is not None else None
     fault = stop.fault_address if stop is not None else None
     effective_code = code
-    if fault is None and stop is not None and signal in ("SIGSEGV", "SIGBUS"):
+    sent = code is not None and code <= 0 and signal in ("SIGSEGV", "SIGBUS")
+    if sent:
+        # Sent by a process (kill, tgkill: si_code SI_USER 0, SI_TKILL -6, include/uapi/asm-generic/siginfo.h):
+        # si_addr then overlays the sender's pid and uid; no memory access faulted.
+        fault = None
+        notes.append(f"{signal} was sent by a process (si_code {code}), not raised by a memory access: no fault address")
+    if fault is None and stop is not None and signal in ("SIGSEGV", "SIGBUS") and not sent:
         fault = crash.fault_from_instruction(stop.instruction, stop.registers)
         if fault is not None:
             # What the kernel would have said: SI_KERNEL (a #GP) for a non-canonical address, else SEGV_MAPERR.
@@ -94,7 +104,9 @@ def run(session: Session, args: argparse.Namespace) -> Report:
     stack = full_stack[: max(0, args.stack)]
     function = native[0].function if native else None
     blame = culprit(full_stack)
-    victim = next((a for a in shown if a.verdict == "FREED" and a.candidate.role != crash.PYTHON_LEFTOVER), None)
+    # A freed object some frame holds before one a register (or a leftover slot) happens to point at.
+    victim = next((a for a in shown if a.verdict == "FREED" and a.candidate.role not in crash.WEAK_ROLES), None) or \
+        next((a for a in shown if a.verdict == "FREED" and a.candidate.role != crash.PYTHON_LEFTOVER), None)
     erased = victim is not None and victim.type is None and any("0xDD" in r for r in victim.reasons)
     rerun = _rerun(target, victim.candidate.address) if erased and victim is not None else None
     holders = None

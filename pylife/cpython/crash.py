@@ -349,4 +349,6 @@ def _freed_kind(dead: Assessed, native: Sequence[NativeFrame]) -> tuple[str, str
         source = dead.candidate.source.replace(" (the crashing frame)", "")
         ran = dealloc or source
         return "over-decref", f"{ran} ran on {what} at {dead.candidate.address:#x} ({source}): deallocated again"
+    if dead.candidate.role == "python":  # a Python frame's local or stack slot: a reference the interpreter holds
+        return "use-after-free", f"{what} at {dead.candidate.address:#x} is still held ({dead.candidate.source})"
     return "use-after-free", f"{what} at {dead.candidate.address:#x} ({dead.candidate.source}) was used"

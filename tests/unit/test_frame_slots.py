@@ -77,13 +77,18 @@ def test_hostile_frames_are_bounded(py: FakePython, hostile: str) -> None:
         assert frame_slots(_objects(py), PyFrame(frame.address, None, None, None, 0)) == []
 
 
-def test_diagnose_finds_a_victim_only_a_python_frame_holds(py: FakePython) -> None:
+@pytest.mark.parametrize("sent", [False, True], ids=["fault", "sent-by-kill"])
+def test_diagnose_finds_a_victim_only_a_python_frame_holds(py: FakePython, sent: bool) -> None:
     heap = FakeObmalloc(py)
     victim = _freed_instance(py, heap)
     _frame(py, [0, victim], [], depth=0)
-    _stop(py, "SIGSEGV", fault=0x7F70_DEAD_0000, frames=[("some_c_function", [])])
+    # kill(): si_code SI_USER (0), and si_addr overlays the sender's pid (here under 4096: no NULL dereference).
+    _stop(py, "SIGSEGV", code=0 if sent else 1, fault=3969 if sent else 0x7F70_DEAD_0000,
+          frames=[("some_c_function", [])], registers={"rbx": victim})  # a register too: the local is the evidence
     data = _diagnose(py)
     assert data["kind"] == "use-after-free", data["summary"]
+    assert f"at {victim:#x} is still held (local victim of f (Python frame #0))" in data["evidence"]
+    assert any("sent by a process (si_code 0)" in n for n in data["notes"]) == sent
     found = _object(data, victim)
     assert found["verdict"] == "FREED" and found["type"] == "__main__.Victim"
     assert data["victim"]["source"] == "local victim of f (Python frame #0)"
