@@ -16,7 +16,7 @@ from .commands.leaks import exit_screen
 from .errors import PylifeError
 from .render.escape import escape
 from .session import Session
-from .target import OnHit, WatchHit
+from .target import BreakHit, OnBreak, OnHit, WatchHit
 
 
 def safe_point(session: Session) -> None:
@@ -65,15 +65,15 @@ def exit_summary(session: Session, exit_status: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class WatchStop:
-    """What an adapter does after a watchpoint hit: stop at the prompt or run on,
+class HitOutcome:
+    """What an adapter does after a watchpoint or break_at hit: stop at the prompt or run on,
     and the line to print when it stops (escaped: it names target functions and types)."""
 
     stop: bool
     message: str | None
 
 
-def watch_hit(session: Session, on_hit: OnHit, hit: WatchHit, handle: int) -> WatchStop:
+def watch_hit(session: Session, on_hit: OnHit, hit: WatchHit, handle: int) -> HitOutcome:
     """Run the recorder's callback for one hit of watchpoint ``handle``.
 
     A failure inside it stops at the prompt with one line: a traceback in a
@@ -81,5 +81,14 @@ def watch_hit(session: Session, on_hit: OnHit, hit: WatchHit, handle: int) -> Wa
     try:
         stop = bool(on_hit(hit))
     except Exception as exc:  # a debugger callback: one line, never a traceback
-        return WatchStop(True, escape(f"pylife: watchpoint {handle}: internal error: {type(exc).__name__}: {exc}"))
-    return WatchStop(stop, session.stop_message() if stop else None)
+        return HitOutcome(True, escape(f"pylife: watchpoint {handle}: internal error: {type(exc).__name__}: {exc}"))
+    return HitOutcome(stop, session.stop_message() if stop else None)
+
+
+def break_hit(on_hit: OnBreak, hit: BreakHit, handle: int) -> HitOutcome:
+    """Run a break_at hook's callback (type watches) for one hit of breakpoint ``handle``:
+    the same one line and stop as a watch hit when it fails."""
+    try:
+        return HitOutcome(bool(on_hit(hit)), None)
+    except Exception as exc:  # a debugger callback: one line, never a traceback
+        return HitOutcome(True, escape(f"pylife: breakpoint {handle}: internal error: {type(exc).__name__}: {exc}"))

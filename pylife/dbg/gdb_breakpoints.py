@@ -120,13 +120,16 @@ class Hook:
         self.set_types(self.condition)
         hooks_by_number[self.handle - HOOK_BASE] = self
 
-    def hit(self) -> bool:
+    def hit(self) -> lifecycle.HitOutcome:
         thread = gdb.selected_thread()
-        frame = gdb.newest_frame()
-        registers = [int(frame.read_register(name)) & _MASK64 for name in ("rip", "rsp", "rax", "rdi")]
+        try:
+            frame = gdb.newest_frame()
+            registers = [int(frame.read_register(name)) & _MASK64 for name in ("rip", "rsp", "rax", "rdi")]
+        except gdb.error as exc:
+            return lifecycle.HitOutcome(True, f"pylife: breakpoint {self.handle - HOOK_BASE}: cannot read the registers: {exc}")
         hit = BreakHit(thread.ptid[1] or thread.ptid[0] if thread is not None else None, *registers)
         with callbacks:
-            return self.on_hit(hit)
+            return lifecycle.break_hit(self.on_hit, hit, self.handle - HOOK_BASE)
 
 
 hooks_by_number: dict[int, Hook] = {}
@@ -142,8 +145,7 @@ class PylifeHit(gdb.Function):
         hook = hooks_by_number.get(int(args[0])) if len(args) == 1 else None
         if hook is None or hook.breakpoint is None:
             return 0
-        try:
-            return 1 if hook.hit() else 0
-        except Exception as exc:  # a traceback would abort the condition: say it, and stop
-            gdb.write(f"pylife: internal error in a breakpoint hook: {type(exc).__name__}: {exc}\n")
-            return 1
+        outcome = hook.hit()  # never raises: a traceback would abort the condition
+        if outcome.message:
+            gdb.write(outcome.message + "\n")
+        return 1 if outcome.stop else 0

@@ -52,14 +52,13 @@ def on_breakpoint(frame: lldb.SBFrame, bp_loc: lldb.SBBreakpointLocation) -> boo
     thread = frame.GetThread()
     tid = int(thread.GetThreadID())
     hit = BreakHit(tid, int(frame.GetPC()), int(frame.GetSP()), _register(frame, "rax"), _register(frame, "rdi"))
-    try:
-        entry = next((e for e in _entries if e.session.target is adapter), None)
-        if entry is not None:
-            entry.session.apply_pending()  # lldb lets callbacks delete breakpoints: a safe point
-        return bool(on_hit(hit))
-    except Exception as exc:  # a traceback here would scroll past every hit: one line, and stop
-        print(f"pylife: breakpoint {breakpoint.GetID()}: internal error: {type(exc).__name__}: {exc}", flush=True)
-        return True
+    entry = next((e for e in _entries if e.session.target is adapter), None)
+    if entry is not None:
+        entry.session.apply_pending()  # lldb lets callbacks delete breakpoints: a safe point
+    outcome = lifecycle.break_hit(on_hit, hit, int(breakpoint.GetID()))
+    if outcome.message:
+        print(outcome.message, flush=True)
+    return outcome.stop
 
 
 def on_watchpoint(frame: lldb.SBFrame, wp: lldb.SBWatchpoint) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from pylife import lifecycle
 from pylife.glibc import ThreadPointers
 from pylife.session import Session
-from pylife.target import WatchHit
+from pylife.target import BreakHit, WatchHit
 
 from .builders import FakePython
 from .fakes import FakeTarget
@@ -73,7 +73,7 @@ def test_a_watch_hit_stops_with_the_escaped_message_or_runs_on_silently(py: Fake
     stop = lifecycle.watch_hit(session, lambda hit: True, WatchHit(1, 2), 7)
     assert stop.stop and stop.message is not None
     assert "\u202e" not in stop.message and "\x1b" not in stop.message
-    assert lifecycle.watch_hit(session, lambda hit: False, WatchHit(1, 2), 7) == lifecycle.WatchStop(False, None)
+    assert lifecycle.watch_hit(session, lambda hit: False, WatchHit(1, 2), 7) == lifecycle.HitOutcome(False, None)
 
 
 def test_a_failing_watch_callback_stops_with_one_line(py: FakePython) -> None:
@@ -113,3 +113,13 @@ def test_thread_pointers_prefer_the_register_and_read_glibc_once_per_stop(monkey
     assert pointers.get(101, None) == 0x8000 and reads == [1, 2]
     pointers.forget()
     assert pointers.get(101, None) == 0x8000 and reads == [1, 2, 2]
+
+
+def test_a_failing_break_hook_stops_with_one_line_like_a_watch() -> None:
+    def broken(hit: BreakHit) -> bool:
+        raise KeyError("tp_name")
+
+    hit = BreakHit(1, 0x401000, 0x7FFD0000, 0, 0)
+    assert lifecycle.break_hit(lambda h: False, hit, 4) == lifecycle.HitOutcome(False, None)
+    outcome = lifecycle.break_hit(broken, hit, 4)
+    assert outcome == lifecycle.HitOutcome(True, "pylife: breakpoint 4: internal error: KeyError: 'tp_name'")
