@@ -30,6 +30,7 @@ from ..target import (
 )
 from .lldb_expr import evaluate_address
 from .lldb_frames import first_frame_as_gdb, frame_arguments, siginfo, symbolize
+from .lldb_sections import SectionTable, read_section
 
 _MASK64 = (1 << 64) - 1
 _EVENTS = f"{__package__}.lldb_events"  # the module lldb's callback bodies import
@@ -62,7 +63,7 @@ class LldbTarget(Target):
         # Keep the SBTarget, not the SBProcess: a relaunch makes a new process.
         self.target = target
         self.pthreads = ThreadPointers(self, self._stop_key)
-        self._sections: tuple[tuple[int, int], list[tuple[int, int, str, str]]] | None = None
+        self.sections = SectionTable(target)
         self.symbols = FrameSymbols(lambda: {m.path: m.base for m in self.modules()})
         self._exit_breakpoint: int | None = None  # see _hook_exit
         self.stop_hook = False  # see _hook_stop
@@ -108,23 +109,10 @@ class LldbTarget(Target):
                 data = None
             if error.Success() and data is not None and len(data) == size:
                 return bytes(data)
-            data = self._read_section(address, size)  # lldb-21: ReadMemory still asks the core first
+            data = read_section(self.target, address, size)  # lldb-21: ReadMemory still asks the core first
             if data is not None:
                 return data
         raise UnreadableMemory(address, size, reason)
-
-    def _read_section(self, address: int, size: int) -> bytes | None:
-        """Bytes of the image file section that holds [address, address + size), if one does."""
-        resolved = self.target.ResolveLoadAddress(address)
-        section = resolved.GetSection()
-        if not section.IsValid() or resolved.GetOffset() + size > section.GetByteSize():
-            return None
-        error = lldb.SBError()
-        try:
-            data = section.GetSectionData(resolved.GetOffset(), size).ReadRawData(error, 0, size)
-        except (OverflowError, TypeError, MemoryError, SystemError):
-            return None
-        return bytes(data) if error.Success() and data is not None and len(data) == size else None
 
     def symbol_address(self, name: str) -> int | None:
         # Module order is the dynamic linker's lookup order (executable first),
@@ -351,6 +339,9 @@ class LldbTarget(Target):
                 offsets.append(int(instruction.GetAddress().GetLoadAddress(self.target)) - address)
         return offsets
 
+    def section_of(self, address: int) -> tuple[str, str] | None:
+        return self.sections.section_of(address)
+
     def forget_symbols(self) -> None:
         self.symbols.clear()
 
@@ -398,41 +389,6 @@ class LldbTarget(Target):
         info = self.target.GetLaunchInfo()
         args = [info.GetArgumentAtIndex(i) for i in range(info.GetNumArguments())]
         return (program, *(a for a in args if a is not None))
-
-    def section_of(self, address: int) -> tuple[str, str] | None:
-        resolved = self.target.ResolveLoadAddress(address)
-        section = resolved.GetSection()
-        if section.IsValid() and section.GetName():
-            module = resolved.GetModule()
-            path = module.GetFileSpec().fullpath if module.IsValid() else ""
-            return section.GetName(), path or ""
-        # lldb-16 fails to resolve data addresses of images with a PT_TLS
-        # segment (libpython3.12+): look the address up in the sections' load ranges.
-        for start, end, name, path in self._section_table():
-            if start <= address < end:
-                return name, path
-        return None
-
-    def _section_table(self) -> list[tuple[int, int, str, str]]:
-        key = (int(self.process.GetUniqueID()) if self.process.IsValid() else 0, int(self.target.GetNumModules()))
-        if self._sections is not None and self._sections[0] == key:
-            return self._sections[1]
-        table: list[tuple[int, int, str, str]] = []
-        for module in self.target.module_iter():
-            path = module.GetFileSpec().fullpath or ""
-            pending = [module.GetSectionAtIndex(i) for i in range(module.GetNumSections())]
-            while pending and len(table) < 100_000:
-                section = pending.pop()
-                children = section.GetNumSubSections()
-                if children:
-                    pending.extend(section.GetSubSectionAtIndex(i) for i in range(children))
-                    continue
-                start = section.GetLoadAddress(self.target)
-                size = section.GetByteSize()
-                if start not in (lldb.LLDB_INVALID_ADDRESS, 0) and size:
-                    table.append((int(start), int(start) + int(size), section.GetName() or "", path))
-        self._sections = (key, table)
-        return table
 
     def _stopped_thread(self) -> lldb.SBThread | None:
         process = self.process
