@@ -40,9 +40,17 @@ complete() {
     for p in "${PACKAGES[@]}"; do grep -qx "$p" "$STAMP" || return 1; done
 }
 
+# A bind mount whose source was deleted (a checkout removed and cloned again at
+# the same path) is still a mount point, but shows the dead directory: the same
+# path inside and outside must be the same directory (device and inode).
+same_directory() {  # same_directory PATH
+    [ "$(stat -c %d:%i "$1")" = "$(stat -c %d:%i "$ROOT_DIR$1")" ]
+}
+
 mounted() {
     local m
     for m in "${MOUNTS[@]}"; do mountpoint -q "$ROOT_DIR/$m" || return 1; done
+    same_directory /tmp && same_directory "$CHECKOUT"
 }
 
 if [ "${1:-}" = "--check" ]; then
@@ -90,6 +98,10 @@ mount_once sys -t sysfs sysfs
 mount_once dev --bind /dev
 mount_once dev/pts --bind /dev/pts
 mount_once tmp --bind /tmp
+if mountpoint -q "$ROOT_DIR$CHECKOUT" && ! same_directory "$CHECKOUT"; then
+    echo "sid-root: $ROOT_DIR$CHECKOUT shows a deleted checkout; mounting $CHECKOUT again"
+    umount -l "$ROOT_DIR$CHECKOUT"
+fi
 mount_once "${CHECKOUT#/}" --bind "$CHECKOUT"
 
 if ! complete; then

@@ -97,6 +97,13 @@ def sid_skip_reason() -> str | None:
     for inside in ("proc", "dev/pts", "tmp", str(REPO_ROOT).lstrip("/")):
         if str(SID_ROOT / inside) not in mounted:
             return f"{SID_ROOT}/{inside} is not mounted (scripts/make_sid_root.sh mounts it)"
+    try:
+        shown = (SID_ROOT / str(REPO_ROOT).lstrip("/")).stat()
+        here = REPO_ROOT.stat()
+    except OSError as error:
+        return f"{SID_ROOT}{REPO_ROOT} cannot be read: {error}"
+    if (shown.st_dev, shown.st_ino) != (here.st_dev, here.st_ino):
+        return f"{SID_ROOT}{REPO_ROOT} shows another (deleted) checkout (scripts/make_sid_root.sh mounts it again)"
     return None
 
 
