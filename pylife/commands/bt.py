@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..cpython.thread_stack import MAX_NATIVE_FRAMES, StackReader
-from ..cpython.threads import PyThread, gil_holder, match_os_threads, python_threads
+from ..cpython.threads import PyThread, gil_holder, python_threads
 from ..errors import UserError
 from ..report import Report
 from ..session import Session
@@ -40,7 +40,7 @@ def run(session: Session, args: argparse.Namespace) -> Report:
         selected = os_threads
     else:
         selected = [t for t in os_threads if t.tid == current] or os_threads[:1]
-    by_tid = match_os_threads(py_threads, os_threads, target.thread_pointer)
+    by_tid = reader.match(mem, runtime, py_threads, os_threads)
     matched = {t.tstate for t in by_tid.values()}
     unmatched = [t for t in py_threads if t.tstate not in matched]
     limit = args.limit or None

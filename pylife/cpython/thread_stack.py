@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import PylifeError
-from ..target import Memory, NativeFrame, Target
+from ..target import Memory, NativeFrame, Target, ThreadInfo
 from .frames import CodeCache, PyFrame, first_frame, walk
 from .objects import Objects
 from .runtime import Runtime
 from .stack import EVAL_FUNCTIONS, StackFrame, merge
-from .threads import match_os_threads, python_threads
+from .threads import PyThread, match_os_threads, python_threads
 
 MAX_NATIVE_FRAMES = 20_000  # an unwinder looping on a corrupt stack stops here
 MAX_CACHED_FRAMES = 50_000  # JSON of single frames kept by a persistent reader
@@ -96,12 +96,20 @@ class StackReader:
                 notes.append(f"native frames unavailable: {exc}")
         return ThreadStack(frames, python, notes)
 
+    def match(self, mem: Memory, runtime: Runtime, py_threads: Sequence[PyThread] | None = None,
+              os_threads: Sequence[ThreadInfo] | None = None) -> dict[int, PyThread]:
+        """OS tid -> its Python thread (threads.match_os_threads), remembered for ``read``."""
+        matched = match_os_threads(python_threads(mem, runtime) if py_threads is None else py_threads,
+                                   self.target.threads() if os_threads is None else os_threads,
+                                   self.target.thread_pointer)
+        self._tstates = {t: p.tstate for t, p in matched.items()}
+        return matched
+
     def tstate_of(self, mem: Memory, runtime: Runtime, tid: int) -> int | None:
         """The thread state of OS thread ``tid``; a persistent reader matches again for a thread it has not seen."""
         if self._tstates is None or (self.persistent and tid not in self._tstates):
-            matched = match_os_threads(python_threads(mem, runtime), self.target.threads(), self.target.thread_pointer)
-            self._tstates = {t: p.tstate for t, p in matched.items()}
-        return self._tstates.get(tid)
+            self.match(mem, runtime)
+        return (self._tstates or {}).get(tid)
 
     def python_frames(self, mem: Memory, objects: Objects, tstate: int) -> list[PyFrame]:
         if self._codes is None or self._codes.objects.layout is not objects.layout:
