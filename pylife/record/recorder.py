@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..cpython.culprit import describe
-from ..cpython.frames import CodeCache, PyFrame, first_frame, opcode_name, walk
+from ..cpython.frames import PyFrame, opcode_name
 from ..cpython.handoff import call_release
 from ..cpython.objects import Objects
 from ..cpython.referrers import find_referrers
@@ -276,11 +276,11 @@ class Recorder:
 
     def _positions(self, session: TargetContext, mem: Memory, objects: Objects) -> frozenset[tuple[int, int]] | None:
         """(code, code unit) of every Python frame of every thread now (bounded)."""
-        codes = CodeCache(objects)
+        reader = self._reader(session.target)  # its code objects are cached across watches (type watches: many)
         found: set[tuple[int, int]] = set()
         try:
             for thread in python_threads(mem, session.runtime(mem)):
-                for frame in walk(mem, objects, codes, first_frame(mem, objects, thread.tstate), limit=MAX_POSITIONS):
+                for frame in reader.python_frames(mem, objects, thread.tstate):
                     if frame.error or frame.code is None or frame.instr_index is None:
                         return None
                     found.add((frame.code.address, frame.instr_index))
