@@ -250,7 +250,11 @@ class LldbTarget(Target):
         """A stop hook that prints the line a watch stop left (lldb_events.on_stop).
 
         A watchpoint callback runs before lldb prints "Watchpoint N hit:": a line
-        printed there would come first. Stop hooks run after it. Set once per target."""
+        printed there would come first. Stop hooks run after it. Set once per target
+        (again if the user deleted it: the callbacks print at once meanwhile)."""
+        listed = lldb.SBCommandReturnObject()
+        self._command("target stop-hook list", listed)
+        self.stop_hook = "_pylife_events.on_stop" in (listed.GetOutput() or "")
         if self.stop_hook:
             return
         returned = lldb.SBCommandReturnObject()
