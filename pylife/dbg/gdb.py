@@ -15,6 +15,7 @@ import gdb
 
 from .. import linkmap
 from ..errors import UnreadableMemory, UserError
+from ..frame_symbols import FrameSymbols, Symbol
 from ..glibc import ThreadPointers
 from ..session import Session
 from ..target import (
@@ -22,7 +23,6 @@ from ..target import (
     SIGNAL_NAMES,
     FrameArgument,
     FrameArguments,
-    FrameSymbols,
     Memory,
     Module,
     NativeFrame,
@@ -30,7 +30,6 @@ from ..target import (
     OnBreak,
     OnHit,
     StopReason,
-    Symbol,
     Target,
     TargetKind,
     ThreadInfo,

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import lldb  # type: ignore[import-not-found]
 
 from ..errors import UnreadableMemory, UserError
+from ..frame_symbols import FrameSymbols
 from ..glibc import ThreadPointers
 from ..target import (
     FAULT_SIGNALS,
     FrameArguments,
-    FrameSymbols,
     Module,
     NativeFrame,
     ObjectTypeIs,

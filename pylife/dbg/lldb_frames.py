@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import lldb  # type: ignore[import-not-found]
 
-from ..target import FrameArgument, Symbol
+from ..frame_symbols import Symbol
+from ..target import FrameArgument
 
 _MASK64 = (1 << 64) - 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pylife.target import FrameSymbols
+from pylife.frame_symbols import FrameSymbols
 
 
 def test_inlined_frames_at_one_pc_are_told_apart_and_cached() -> None:

@@ -15,11 +15,12 @@ import pytest
 
 from pylife.commands import execute
 from pylife.cpython import liveness
+from pylife.frame_symbols import FrameSymbols
 from pylife.linkmap import load_bases
 from pylife.record import events as ev
 from pylife.session import Session
 from pylife.symbols import static_symbol, symbol_inventory
-from pylife.target import FrameSymbols, Memory, NativeFrame
+from pylife.target import Memory, NativeFrame
 
 from .builders import FakeObmalloc, FakePython
 from .support import info_json, run_json
