@@ -8,6 +8,7 @@ of everything already written. The schema is described in README.md (Batch).
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -102,6 +103,38 @@ def find_victim(crash: dict[str, Any], histories: list[History]) -> History | No
             if history.freed_at is not None and 0 <= fault - history.address < 64:
                 return history
     return None
+
+
+# A shell redirection word: `<`, `>`, `>>`, `2>`, `&>`, `2>&1`, `<>`, `>|`, alone (its
+# target is the next word) or glued to its target (`>out`, `2>/dev/null`).
+_REDIRECTION = re.compile(r"^\d*(?:<>|<|>>|>\||>&|>|&>)(?P<target>.*)$")
+
+
+def command_words(command_line: str) -> list[str]:
+    """A shell command line's words without its redirections.
+
+    gdb starts the program through the shell and shows `run`'s redirections among
+    the arguments (`show args`: `app.py < in > out`); a rerun through `pylife run`
+    gives the program pylife's own streams, so they are left out. A truncated
+    line (a core's 80-character command line) may hold an unbalanced quote: then
+    it is split on white space.
+    """
+    try:
+        words = shlex.split(command_line)
+    except ValueError:
+        words = command_line.split()
+    kept: list[str] = []
+    skip_target = False
+    for word in words:
+        if skip_target:
+            skip_target = False
+            continue
+        match = _REDIRECTION.match(word)
+        if match:
+            skip_target = not match.group("target")
+            continue
+        kept.append(word)
+    return kept
 
 
 def rerun_command(debugger: str, program: list[str], address: int) -> str:

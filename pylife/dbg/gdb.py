@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Sequence
 
 import gdb
 
 from .. import linkmap
+from ..batch.report import command_words
 from ..errors import UnreadableMemory, UserError
 from ..frame_symbols import FrameSymbols, Symbol
 from ..glibc import ThreadPointers
@@ -296,7 +296,7 @@ class GdbTarget(Target):
                 text = ""
             match = re.search(r"^exe = '(.*)'$", text, re.MULTILINE)
             if match:
-                return tuple(_split(match.group(1)))
+                return tuple(command_words(match.group(1)))
             return (program,) if program else None
         if not program:
             return None
@@ -306,7 +306,7 @@ class GdbTarget(Target):
         except gdb.error:
             shown = ""
         match = re.search(r'"(.*)"\.?\s*$', shown, re.DOTALL)
-        return (program, *_split(match.group(1) if match else ""))
+        return (program, *command_words(match.group(1) if match else ""))
 
     def section_of(self, address: int) -> tuple[str, str] | None:
         """(section, image) from `info symbol`: works live and on cores, no process access."""
@@ -352,13 +352,6 @@ class GdbTarget(Target):
         except gdb.error:
             return None
         return FrameArguments(function, pc, _frame_arguments(frame), _frame_arguments(frame, local=True))
-
-
-def _split(command_line: str) -> list[str]:
-    try:
-        return shlex.split(command_line)
-    except ValueError:  # an unbalanced quote (a truncated command line)
-        return command_line.split()
 
 
 def _frame_arguments(frame: gdb.Frame, local: bool = False) -> tuple[FrameArgument, ...]:

@@ -177,6 +177,9 @@ def test_an_unwatched_crash_suggests_a_rerun_that_names_the_victim(runs: Runs, d
     assert crash["victim"] is None
     assert crash["rerun"].startswith(f"pylife run --debugger {debugger} --watch-address {before['victim']:#x} -- ")
     assert f"name the victim with: {crash['rerun']}" in first["stderr"]
+    # diagnose's own rerun line names the program's words, never the driver's redirections.
+    shown = json.dumps(_report(first)["crash"]["summary"])
+    assert "'<'" not in shown and "'2>'" not in shown and "program.stdout" not in shown, shown
     options = crash["rerun"].split(" -- ")[0].split()[2:]  # the suggested options, on the same program
     rerun = runs.scenario(debugger, "3.12", "over_decref_crash", options, malloc_debug=True, tag="-rerun")
     report = _report(rerun)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pylife.batch import report as reports
 from pylife.batch import summary
 from pylife.record import events as ev
@@ -169,3 +171,15 @@ def test_a_foreign_occupant_of_a_followed_address_is_neither_leaked_nor_a_count(
     assert document["findings"]["leaks"] == 0
     assert "not an object at this address" in summary.text(document)
     assert "refcount" not in summary.text(document).splitlines()[-1]
+
+
+@pytest.mark.parametrize("shown,words", [
+    ("app.py --n 3", ["app.py", "--n", "3"]),
+    # the batch driver's own `set args ... < in > out 2> err`
+    ("app.py x < /tmp/in > /tmp/out 2> /tmp/err", ["app.py", "x"]),
+    ("app.py >>log 2>&1 <in", ["app.py"]),
+    ("app.py &> all 'a b'", ["app.py", "a b"]),
+    ("app.py 'unbalanced", ["app.py", "'unbalanced"]),  # a core's command line cut at 80 characters
+])
+def test_command_words_leave_out_the_shells_redirections(shown: str, words: list[str]) -> None:
+    assert reports.command_words(shown) == words
