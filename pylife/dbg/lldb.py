@@ -44,6 +44,14 @@ def _lldb_major() -> int:
 # lldb-16's Watchpoint::DumpSnapshots prints no value line for an aggregate (tested with
 # lldb-16 and lldb-21 only: the newer one dumps it).
 _AGGREGATE_WATCH_VALUE_UNSHOWN = 0 < _lldb_major() <= 16
+# lldb 18 made a write watchpoint a "modify" one by default (SBTarget.WatchAddress and
+# SBValue.Watch as well): after the callback asks to stop, lldb compares the word with the
+# value it captured at the last stop it reported, and runs on when they are equal. pylife's
+# callback lets most hits through, so lldb's value is stale: in the borrowed scenario the
+# watch starts at refcount 1, the free (1 -> 0) runs on, and the use after free (0 -> 1)
+# "changed nothing" for lldb-21, which ran past it (StopInfoWatchpoint::PerformAction,
+# Watchpoint::WatchedValueReportable). An always-write watchpoint stops where pylife says.
+_WATCH_WRITES_ARE_MODIFY = _lldb_major() >= 18
 _UNSIGNED_OF_SIZE = {2: lldb.eBasicTypeUnsignedShort, 4: lldb.eBasicTypeUnsignedInt, 8: lldb.eBasicTypeUnsignedLongLong}
 # Process plugins that read a post-mortem image rather than a live process.
 _CORE_PLUGINS = ("elf-core", "mach-o-core", "minidump")
@@ -239,6 +247,10 @@ class LldbTarget(Target):
         the stops pylife lets through (hit 1000 says "old value" of hit 0). An
         aggregate has no value line in lldb-16: it says only "Watchpoint N hit:".
         lldb-21 dumps the aggregate ("old value: ([0] = 1)"): the scalar there."""
+        if _WATCH_WRITES_ARE_MODIFY:
+            options = lldb.SBWatchpointOptions()
+            options.SetWatchpointTypeWrite(lldb.eWatchpointWriteTypeAlways)
+            return self.target.WatchpointCreateByAddress(address, size, options, error)
         basic = _UNSIGNED_OF_SIZE.get(size)
         if basic is None or not _AGGREGATE_WATCH_VALUE_UNSHOWN:
             return self.target.WatchAddress(address, size, False, True, error)
